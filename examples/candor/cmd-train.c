@@ -1,0 +1,4 @@
+/* cmd-train.c — STUB: to be written. */
+#include "cli.h"
+#include "commands.h"
+int cmd_train(int argc, char **argv) { (void)argc; (void)argv; cli_error("not implemented yet"); return EXIT_USAGE; }

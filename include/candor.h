@@ -1,0 +1,405 @@
+/*
+ * candor.h — the whole public API of libcandor.
+ *
+ * Candor reads support mail: it parses a message (any MIME shape, any
+ * charset), triages it (intent, urgency, sentiment, churn risk, entities),
+ * decides whether an automatic acknowledgement may be sent (RFC 3834) and
+ * composes an honest one, and checks a human reply for canned-looking text.
+ *
+ * Conventions (see README.md, "Conventions"):
+ *  - Every fallible call returns candor_status_t. On failure, a readable
+ *    one-line message is kept for the calling thread; read it with
+ *    candor_errmsg() before the next call that can fail on that thread.
+ *  - Constructors (_new, _open, _parse) write their result to *out, which is
+ *    the caller's to free with the matching _free(); on failure *out is NULL.
+ *    Every _free() accepts NULL.
+ *  - An accessor returning `const char *` lends memory owned by its parent
+ *    object; it stays valid until that object is freed. A returned `char *`
+ *    is the caller's and is freed with candor_free().
+ *  - All strings in and out are NUL-terminated UTF-8, except raw mail, which
+ *    enters as (data, len) bytes in any charset.
+ *  - Times are seconds since the Unix epoch (UTC), int64_t. A `now` of 0
+ *    means "the system clock".
+ *
+ * Threads: a struct candor_ctx is immutable once candor_ctx_new() returns and
+ * may be used from any number of threads at once. Every other object
+ * (message, result, ack, check, store, trainer) belongs to one thread at a
+ * time: open one store per thread. Callbacks may run on any thread that
+ * calls into Candor. The error message slot is per thread.
+ *
+ * This header includes no header of Candor's dependencies.
+ */
+#ifndef CANDOR_H
+#define CANDOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Version and export                                                  */
+/* ------------------------------------------------------------------ */
+
+#if defined(CANDOR_BUILDING) && defined(__GNUC__)
+#define CANDOR_API __attribute__((visibility("default")))
+#else
+#define CANDOR_API
+#endif
+
+#define CANDOR_VERSION_MAJOR 0
+#define CANDOR_VERSION_MINOR 1
+#define CANDOR_VERSION_PATCH 0
+#define CANDOR_VERSION_STRING "0.1.0"
+#define CANDOR_VERSION_NUMBER (CANDOR_VERSION_MAJOR * 10000 + \
+                               CANDOR_VERSION_MINOR * 100 + CANDOR_VERSION_PATCH)
+
+/* The version of the library actually loaded (compare with
+ * CANDOR_VERSION_NUMBER to catch a header/library mismatch). Since 0.1 */
+CANDOR_API int candor_version_number(void);
+CANDOR_API const char *candor_version_string(void);
+
+/* ------------------------------------------------------------------ */
+/* Status codes and errors                                             */
+/* ------------------------------------------------------------------ */
+
+typedef enum candor_status {
+    CANDOR_OK = 0,
+    CANDOR_ERROR = -1,     /* unexpected: the message says what */
+    CANDOR_ENOMEM = -2,    /* out of memory */
+    CANDOR_EINVAL = -3,    /* misuse: NULL handle, bad option or argument */
+    CANDOR_EIO = -4,       /* a file or the state could not be read/written */
+    CANDOR_ECONFIG = -5,   /* bad configuration; message starts "file:line: " */
+    CANDOR_ELIMIT = -6,    /* input over a configured limit */
+    CANDOR_ETEMPFAIL = -7, /* temporary failure, retry later (sysexits 75) */
+    CANDOR_ENOTFOUND = -8  /* the thing asked for does not exist */
+} candor_status_t;
+
+/* The calling thread's message for its last failure ("what: why"), or "" if
+ * none. Valid until the next failing call on this thread. Since 0.1 */
+CANDOR_API const char *candor_errmsg(void);
+
+/* A static name for a status code ("CANDOR_EIO"). Since 0.1 */
+CANDOR_API const char *candor_status_str(candor_status_t status);
+
+/* Free a `char *` returned by Candor. NULL is fine. Since 0.1 */
+CANDOR_API void candor_free(void *ptr);
+
+/* One-time initialisation of the dependencies; idempotent and thread-safe.
+ * Called by candor_ctx_new(), so calling it yourself is optional. Since 0.1 */
+CANDOR_API candor_status_t candor_init(void);
+
+/* ------------------------------------------------------------------ */
+/* Logging                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef enum candor_log_level {
+    CANDOR_LOG_ERROR = 0,
+    CANDOR_LOG_WARN = 1,
+    CANDOR_LOG_INFO = 2,
+    CANDOR_LOG_DEBUG = 3
+} candor_log_level_t;
+
+/* LINE is one finished line without CR, LF or control bytes. */
+typedef void (*candor_log_fn_t)(candor_log_level_t level, const char *line,
+                                void *data);
+
+/* ------------------------------------------------------------------ */
+/* Context: configuration, model and limits, shared read-only           */
+/* ------------------------------------------------------------------ */
+
+struct candor_ctx;
+
+/* Default limits for hostile input (see README.md "Limits"). */
+#define CANDOR_DEFAULT_MAX_MESSAGE_BYTES (64u * 1024u * 1024u)
+#define CANDOR_DEFAULT_MAX_HEADER_BYTES (1024u * 1024u)
+#define CANDOR_DEFAULT_MAX_HEADERS 1000u
+#define CANDOR_DEFAULT_MAX_MIME_DEPTH 20u
+#define CANDOR_DEFAULT_MAX_MIME_PARTS 500u
+#define CANDOR_DEFAULT_MAX_LINE_BYTES (1024u * 1024u)
+#define CANDOR_DEFAULT_MAX_DECODED_BYTES (128u * 1024u * 1024u)
+#define CANDOR_DEFAULT_MAX_TEXT_BYTES (1024u * 1024u)
+#define CANDOR_DEFAULT_MAX_HTML_DEPTH 256u
+
+#define CANDOR_CTX_OPTIONS_VERSION 1
+
+typedef struct candor_ctx_options {
+    unsigned int version;          /* CANDOR_CTX_OPTIONS_VERSION */
+    const char *config_path;       /* NULL: $CANDOR_CONFIG, else the installed default */
+    const char *model_path;        /* NULL: the config's model, else the installed default */
+    /* Our own addresses, overriding the config's when n_addresses > 0
+     * (`local+tag@domain` matches `local@domain`). Copied. */
+    const char *const *addresses;
+    size_t n_addresses;
+    const char *trusted_authserv;  /* NULL: the config's */
+    /* Limits; 0 means the CANDOR_DEFAULT_* value. */
+    size_t max_message_bytes;
+    size_t max_header_bytes;
+    size_t max_headers;
+    size_t max_mime_depth;
+    size_t max_mime_parts;
+    size_t max_line_bytes;
+    size_t max_decoded_bytes;
+    size_t max_text_bytes;         /* text kept for triage and output */
+    size_t max_html_depth;
+    candor_log_fn_t log_fn;        /* NULL: silent */
+    void *log_data;
+} candor_ctx_options_t;
+
+#define CANDOR_CTX_OPTIONS_INIT { CANDOR_CTX_OPTIONS_VERSION, NULL, NULL, NULL, 0, \
+        NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL }
+
+/* Function twin of CANDOR_CTX_OPTIONS_INIT (for bindings). Since 0.1 */
+CANDOR_API candor_status_t candor_ctx_options_init(candor_ctx_options_t *opts,
+                                                   unsigned int version);
+
+/* Load the configuration (validated against the shipped schema) and the
+ * model. OPTS may be NULL (all defaults).
+ * Fails: CANDOR_ECONFIG (message "file:line: what"), CANDOR_EIO,
+ * CANDOR_EINVAL (unknown options version), CANDOR_ENOMEM.
+ * Owns: *OUT is yours, free with candor_ctx_free(). Since 0.1 */
+CANDOR_API candor_status_t candor_ctx_new(struct candor_ctx **out,
+                                          const candor_ctx_options_t *opts);
+CANDOR_API void candor_ctx_free(struct candor_ctx *ctx);
+
+/* The state path from the configuration (NULL: none). Borrowed. Since 0.1 */
+CANDOR_API const char *candor_ctx_state_path(const struct candor_ctx *ctx);
+/* The sendmail command from the configuration (NULL: none). Borrowed. */
+CANDOR_API const char *candor_ctx_sendmail(const struct candor_ctx *ctx);
+/* The path of the configuration file that was loaded. Borrowed. */
+CANDOR_API const char *candor_ctx_config_path(const struct candor_ctx *ctx);
+/* An integer setting of the daemon section of the configuration, by name
+ * ("max_connections", "idle_timeout", ...); DEFAULT when absent. */
+CANDOR_API long candor_ctx_setting_int(const struct candor_ctx *ctx,
+                                       const char *name, long dflt);
+/* A string setting of the daemon section (NULL when absent). Borrowed. */
+CANDOR_API const char *candor_ctx_setting_str(const struct candor_ctx *ctx,
+                                              const char *name);
+
+/* ------------------------------------------------------------------ */
+/* Message: parsing                                                    */
+/* ------------------------------------------------------------------ */
+
+struct candor_message;
+
+/* Parse one message from LEN bytes at DATA (any charset, LF or CRLF).
+ * Damaged mail still succeeds: what could not be read is listed by
+ * candor_message_error(). Over-limit input also succeeds with an error
+ * entry when something useful could be read, else fails with CANDOR_ELIMIT.
+ * Fails: CANDOR_ELIMIT, CANDOR_ENOMEM, CANDOR_EINVAL.
+ * Owns: *OUT is yours, free with candor_message_free(). Since 0.1 */
+CANDOR_API candor_status_t candor_message_parse(struct candor_message **out,
+        const struct candor_ctx *ctx, const void *data, size_t len);
+/* Read and parse a file (a limit check on its size comes first). */
+CANDOR_API candor_status_t candor_message_parse_file(struct candor_message **out,
+        const struct candor_ctx *ctx, const char *path);
+CANDOR_API void candor_message_free(struct candor_message *msg);
+
+/* Accessors: borrowed from MSG; NULL when absent. */
+CANDOR_API const char *candor_message_id(const struct candor_message *msg);
+CANDOR_API const char *candor_message_subject(const struct candor_message *msg);
+CANDOR_API const char *candor_message_from_address(const struct candor_message *msg);
+CANDOR_API const char *candor_message_from_name(const struct candor_message *msg);
+CANDOR_API const char *candor_message_text(const struct candor_message *msg);
+CANDOR_API const char *candor_message_new_text(const struct candor_message *msg);
+/* Date as Unix time; 0 when absent or unreadable. */
+CANDOR_API int64_t candor_message_date(const struct candor_message *msg);
+CANDOR_API size_t candor_message_error_count(const struct candor_message *msg);
+CANDOR_API const char *candor_message_error(const struct candor_message *msg, size_t i);
+/* Byte offset of the body in the raw message (after the blank line), and
+ * the length of the raw message as given. */
+CANDOR_API size_t candor_message_body_offset(const struct candor_message *msg);
+
+/* The `candor parse` JSON object (CONTRACT.md). FILE is the "file" member
+ * (NULL: null). Owns: *JSON is yours, candor_free(). Since 0.1 */
+CANDOR_API candor_status_t candor_message_to_json(const struct candor_message *msg,
+        const char *file, char **json);
+
+/* The `candor parse` object for a file that could not be read at all:
+ * every field null or empty and "errors": [REASON]. FILE may be NULL.
+ * Owns: *JSON is yours, candor_free(). Since 0.1 */
+CANDOR_API candor_status_t candor_message_unreadable_json(const char *file,
+        const char *reason, char **json);
+
+/* ------------------------------------------------------------------ */
+/* Envelope: who sent the message to whom, and when                    */
+/* ------------------------------------------------------------------ */
+
+#define CANDOR_ENVELOPE_VERSION 1
+
+typedef struct candor_envelope {
+    unsigned int version;      /* CANDOR_ENVELOPE_VERSION */
+    /* Envelope sender: NULL = take it from the message (Return-Path, else
+     * Sender, else From); "" or "<>" = the null sender. */
+    const char *sender;
+    /* Envelope recipient: NULL = the topmost Delivered-To of the message. */
+    const char *recipient;
+    int64_t now;               /* 0: the clock */
+} candor_envelope_t;
+
+#define CANDOR_ENVELOPE_INIT { CANDOR_ENVELOPE_VERSION, NULL, NULL, 0 }
+CANDOR_API candor_status_t candor_envelope_init(candor_envelope_t *env,
+                                                unsigned int version);
+
+/* ------------------------------------------------------------------ */
+/* State store (SQLite; one handle per thread)                          */
+/* ------------------------------------------------------------------ */
+
+struct candor_store;
+
+#define CANDOR_STORE_READONLY 1u   /* triage and check only read */
+
+/* Open (creating and migrating as needed unless READONLY) the state at PATH
+ * (NULL: the config's state path). A READONLY open of a missing file
+ * succeeds and behaves as an empty state.
+ * Fails: CANDOR_EIO, CANDOR_ETEMPFAIL (locked/busy past the timeout),
+ * CANDOR_EINVAL. Owns: *OUT is yours, candor_store_free(). Since 0.1 */
+CANDOR_API candor_status_t candor_store_open(struct candor_store **out,
+        const struct candor_ctx *ctx, const char *path, unsigned int flags);
+CANDOR_API void candor_store_free(struct candor_store *store);
+
+/* ------------------------------------------------------------------ */
+/* Triage                                                              */
+/* ------------------------------------------------------------------ */
+
+struct candor_result;
+
+#define CANDOR_TRIAGE_EXPLAIN 1u   /* keep the rules and features that decided */
+
+/* Triage MSG: intent with confidence and scores, urgency, sentiment,
+ * churn risk, entities, and the auto-reply decision. STORE may be NULL (no
+ * thread/rate state: those reasons are then not checked); ENV may be NULL
+ * (all from the message). Only reads the store.
+ * Owns: *OUT is yours, candor_result_free(). Since 0.1 */
+CANDOR_API candor_status_t candor_triage(struct candor_result **out,
+        const struct candor_ctx *ctx, const struct candor_message *msg,
+        struct candor_store *store, const candor_envelope_t *env,
+        unsigned int flags);
+CANDOR_API void candor_result_free(struct candor_result *res);
+
+CANDOR_API const char *candor_result_intent(const struct candor_result *res);
+CANDOR_API double candor_result_confidence(const struct candor_result *res);
+CANDOR_API const char *candor_result_urgency(const struct candor_result *res);
+CANDOR_API const char *candor_result_sentiment(const struct candor_result *res);
+CANDOR_API int candor_result_churn_risk(const struct candor_result *res);
+CANDOR_API const char *candor_result_language(const struct candor_result *res);
+CANDOR_API int candor_result_autoreply_send(const struct candor_result *res);
+CANDOR_API const char *candor_result_autoreply_reason(const struct candor_result *res);
+
+/* The `candor triage` JSON object (CONTRACT.md) for RES of MSG; with
+ * CANDOR_TRIAGE_EXPLAIN at triage time an "explain" member is added.
+ * Owns: *JSON is yours, candor_free(). Since 0.1 */
+CANDOR_API candor_status_t candor_result_to_json(const struct candor_result *res,
+        const struct candor_message *msg, const char *file, char **json);
+
+/* The X-Candor-* header block (CONTRACT.md "candor filter"), CRLF- or
+ * LF-terminated lines as EOL says ("\r\n" or "\n"), ready to prepend.
+ * TICKET may be NULL. Owns: *OUT is yours, candor_free(). Since 0.1 */
+CANDOR_API candor_status_t candor_result_headers(const struct candor_result *res,
+        const char *ticket, const char *eol, char **out);
+
+/* ------------------------------------------------------------------ */
+/* Training the statistical model                                      */
+/* ------------------------------------------------------------------ */
+
+struct candor_trainer;
+
+CANDOR_API candor_status_t candor_trainer_new(struct candor_trainer **out,
+        const struct candor_ctx *ctx);
+CANDOR_API void candor_trainer_free(struct candor_trainer *tr);
+/* Add one labelled message (LABEL: one of the ten intents). */
+CANDOR_API candor_status_t candor_trainer_add(struct candor_trainer *tr,
+        const struct candor_message *msg, const char *label);
+/* Add one labelled plain text (subject may be NULL). */
+CANDOR_API candor_status_t candor_trainer_add_text(struct candor_trainer *tr,
+        const char *subject, const char *text, const char *label);
+/* Fit and write the model file to PATH (written to a temporary name,
+ * fsynced, renamed). */
+CANDOR_API candor_status_t candor_trainer_save(struct candor_trainer *tr,
+        const char *path);
+
+/* ------------------------------------------------------------------ */
+/* Acknowledgements                                                    */
+/* ------------------------------------------------------------------ */
+
+struct candor_ack;
+
+/* Decide and, when allowed, compose the acknowledgement for MSG; record the
+ * decision, ticket and promise in STORE (opened read-write), so a second
+ * mail in the thread or from the sender within the window gets send=0.
+ * Fails: CANDOR_EIO, CANDOR_ETEMPFAIL (state busy), CANDOR_ENOMEM.
+ * Owns: *OUT is yours, candor_ack_free(). Since 0.1 */
+CANDOR_API candor_status_t candor_ack(struct candor_ack **out,
+        const struct candor_ctx *ctx, struct candor_store *store,
+        const struct candor_message *msg, const candor_envelope_t *env);
+CANDOR_API void candor_ack_free(struct candor_ack *ack);
+
+CANDOR_API int candor_ack_send(const struct candor_ack *ack);
+CANDOR_API const char *candor_ack_reason(const struct candor_ack *ack);
+CANDOR_API const char *candor_ack_ticket(const struct candor_ack *ack);
+/* The complete RFC 5322 acknowledgement (CRLF line ends), NULL when send=0. */
+CANDOR_API const char *candor_ack_message(const struct candor_ack *ack);
+/* The recipient of the acknowledgement (the envelope sender). */
+CANDOR_API const char *candor_ack_recipient(const struct candor_ack *ack);
+/* The `candor ack` JSON object. Owns: *JSON, candor_free(). */
+CANDOR_API candor_status_t candor_ack_to_json(const struct candor_ack *ack, char **json);
+
+/* Mark the acknowledgement of TICKET as handed over to sendmail. Until then
+ * it is pending and listed by candor_store_pending_acks(). */
+CANDOR_API candor_status_t candor_store_ack_sent(struct candor_store *store,
+        const char *ticket, int64_t now);
+/* A JSON array of pending acknowledgements
+ * [{"ticket":..., "recipient":..., "message":...}], oldest first.
+ * Owns: *JSON, candor_free(). */
+CANDOR_API candor_status_t candor_store_pending_acks(struct candor_store *store,
+        char **json);
+
+/* Record a human reply that went out: first-response time, promise kept,
+ * fingerprints for template_reuse and repeat_send. NOW: 0 = clock.
+ * Prints into *JSON the `candor record-reply` object. Since 0.1 */
+CANDOR_API candor_status_t candor_record_reply(const struct candor_ctx *ctx,
+        struct candor_store *store, const struct candor_message *reply,
+        int64_t now, char **json);
+
+/* The `candor stats --json` object. Owns: *JSON, candor_free(). */
+CANDOR_API candor_status_t candor_stats_json(const struct candor_ctx *ctx,
+        struct candor_store *store, int64_t now, char **json);
+
+/* ------------------------------------------------------------------ */
+/* Canned-reply check                                                  */
+/* ------------------------------------------------------------------ */
+
+struct candor_check;
+
+/* Check REPLY (a human reply about to go out) against ORIGINAL (the
+ * customer's mail) and, when STORE is not NULL, the history of sent
+ * replies. Only reads the store. NOW: 0 = clock.
+ * Owns: *OUT is yours, candor_check_free(). Since 0.1 */
+CANDOR_API candor_status_t candor_check(struct candor_check **out,
+        const struct candor_ctx *ctx, struct candor_store *store,
+        const struct candor_message *original, const struct candor_message *reply,
+        int64_t now);
+CANDOR_API void candor_check_free(struct candor_check *chk);
+CANDOR_API double candor_check_score(const struct candor_check *chk);
+/* "ok", "review" or "canned". */
+CANDOR_API const char *candor_check_verdict(const struct candor_check *chk);
+/* The `candor check` JSON object. Owns: *JSON, candor_free(). */
+CANDOR_API candor_status_t candor_check_to_json(const struct candor_check *chk,
+                                                char **json);
+
+/* ------------------------------------------------------------------ */
+/* Time helpers                                                        */
+/* ------------------------------------------------------------------ */
+
+/* Parse an RFC 3339 time ("2026-11-24T10:00:00Z", offsets allowed).
+ * Fails: CANDOR_EINVAL. Since 0.1 */
+CANDOR_API candor_status_t candor_time_parse(int64_t *out, const char *rfc3339);
+/* Format T as RFC 3339 UTC into BUF (at least 21 bytes). */
+CANDOR_API void candor_time_format(char *buf, size_t size, int64_t t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CANDOR_H */

@@ -1,0 +1,11 @@
+/* config.h — reading the XML configuration (config.c). */
+#ifndef CANDOR_CONFIG_H
+#define CANDOR_CONFIG_H
+#include "internal.h"
+
+/* Read, parse and (when SCHEMA_PATH is not NULL) validate PATH. *DOC is an
+ * xmlDocPtr; free with candor__config_doc_free(). */
+CANDOR_HIDDEN candor_status_t candor__config_read(const char *path, const char *schema_path,
+                                                  void **doc);
+CANDOR_HIDDEN void candor__config_doc_free(void *doc);
+#endif

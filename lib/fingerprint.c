@@ -1,0 +1,2 @@
+/* fingerprint.c — STUB: to be written (issue 5). */
+#include "internal.h"

@@ -1,0 +1,30 @@
+/* common.h — helpers for the CUnit test programs (tests/common.c). */
+#ifndef CANDOR_TEST_COMMON_H
+#define CANDOR_TEST_COMMON_H
+
+#include <stddef.h>
+#include <CUnit/CUnit.h>
+#include "candor.h"
+
+/* Path of a fixture under tests/data (static buffer per call site: copy it). */
+const char *test_data_path(const char *rel);
+/* Path of a file under ../shared (the corpus), or NULL when absent. */
+const char *test_shared_path(const char *rel);
+/* Read a fixture into an exact-size malloc'd buffer (no NUL after it, so
+ * ASan sees over-reads). Fails the current test and returns NULL if absent. */
+void *test_read(const char *path, size_t *len);
+/* A context on the shipped default config (lib/data), or CONFIG if given. */
+struct candor_ctx *test_ctx(const char *config);
+/* A fresh temporary directory (removed at exit when empty... left on failure). */
+const char *test_tmpdir(void);
+
+struct test_case {
+    const char *name;
+    void (*fn)(void);
+};
+
+/* Register SUITE with CASES (NULL-terminated), run, print the CUnit summary
+ * and then the plain line "N passed, N failed"; returns the exit status. */
+int test_main(const char *suite, const struct test_case *cases);
+
+#endif

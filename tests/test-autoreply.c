@@ -1,0 +1,4 @@
+/* test-autoreply.c — STUB: the autoreply suite is still to be written. */
+#include "common.h"
+static const struct test_case cases[] = { { NULL, NULL } };
+int main(void) { return test_main("autoreply", cases); }

@@ -1,0 +1,4 @@
+/* test-model.c — STUB: the model suite is still to be written. */
+#include "common.h"
+static const struct test_case cases[] = { { NULL, NULL } };
+int main(void) { return test_main("model", cases); }

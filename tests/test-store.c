@@ -1,0 +1,4 @@
+/* test-store.c — STUB: the store suite is still to be written. */
+#include "common.h"
+static const struct test_case cases[] = { { NULL, NULL } };
+int main(void) { return test_main("store", cases); }

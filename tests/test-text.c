@@ -1,0 +1,4 @@
+/* test-text.c — STUB: the text suite is still to be written. */
+#include "common.h"
+static const struct test_case cases[] = { { NULL, NULL } };
+int main(void) { return test_main("text", cases); }

@@ -1,0 +1,4 @@
+/* test-triage.c — STUB: the triage suite is still to be written. */
+#include "common.h"
+static const struct test_case cases[] = { { NULL, NULL } };
+int main(void) { return test_main("triage", cases); }
