@@ -19,3 +19,9 @@ candor_status_t candor_result_to_json(const struct candor_result *res, const str
 { (void)res; (void)msg; (void)file; *json = NULL; return CANDOR_ERROR; }
 candor_status_t candor_result_headers(const struct candor_result *res, const char *ticket, const char *eol, char **out)
 { (void)res; (void)ticket; (void)eol; *out = NULL; return CANDOR_ERROR; }
+#include "triage.h"
+const struct candor_entity *candor__result_entities(const struct candor_result *res, size_t *n)
+{ (void)res; *n = 0; return NULL; }
+candor_status_t candor__entities_find(const struct candor_ctx *ctx, const char *text, struct candor_entity **out, size_t *n)
+{ (void)ctx; (void)text; *out = NULL; *n = 0; return CANDOR_OK; }
+void candor__entities_free(struct candor_entity *v, size_t n) { (void)v; (void)n; }
