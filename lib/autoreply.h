@@ -18,4 +18,15 @@ struct candor_store;
 CANDOR_HIDDEN const char *candor__autoreply_decide(const struct candor_ctx *ctx,
         const struct candor_message *msg, struct candor_store *store,
         const candor_envelope_t *env, char **recipient);
+
+/* The rate-limit window in seconds (config <autoreply><rate-limit>). */
+CANDOR_HIDDEN int64_t candor__autoreply_window(const struct candor_ctx *ctx);
+/* The envelope sender as given (ENV, else Return-Path, Sender, From);
+ * *IS_NULL when it is the null sender or missing. Borrowed. */
+CANDOR_HIDDEN const char *candor__autoreply_sender(const struct candor_message *msg,
+        const candor_envelope_t *env, bool *is_null);
+/* The ids that tie MSG to a thread: its own Message-ID, In-Reply-To and
+ * References (both ends first), at most MAX. Borrowed from MSG. */
+CANDOR_HIDDEN size_t candor__autoreply_thread_ids(const struct candor_message *msg,
+        const char **ids, size_t max);
 #endif

@@ -10,12 +10,16 @@
 #include "internal.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 /* The SQLite handle, for the modules that own tables of their own
  * (store-history.c). */
 CANDOR_HIDDEN struct sqlite3 *candor__store_sqlite(struct candor_store *store);
 CANDOR_HIDDEN bool candor__store_readonly(const struct candor_store *store);
-/* Begin/commit an IMMEDIATE transaction (busy -> CANDOR_ETEMPFAIL). */
+/* Begin/commit an IMMEDIATE transaction (busy -> CANDOR_ETEMPFAIL).
+ * Nested begin/commit pairs are counted: only the outermost pair talks to
+ * SQLite. A rollback at any depth rolls the whole transaction back; the
+ * outer commit then fails with CANDOR_ERROR. */
 CANDOR_HIDDEN candor_status_t candor__store_begin(struct candor_store *store);
 CANDOR_HIDDEN candor_status_t candor__store_commit(struct candor_store *store);
 CANDOR_HIDDEN void candor__store_rollback(struct candor_store *store);
@@ -24,4 +28,31 @@ CANDOR_HIDDEN void candor__store_rollback(struct candor_store *store);
 /* Create or upgrade the history tables from schema version FROM to the
  * current one, inside store.c's migration transaction. */
 CANDOR_HIDDEN candor_status_t candor__store_history_migrate(struct sqlite3 *db, int from_version);
+
+/* ---- helpers for the modules of issue 4 (autoreply.c, ack.c, eta.c) ---- */
+
+/* The schema version store.c migrates to (PRAGMA user_version). */
+#define CANDOR_STORE_SCHEMA_VERSION 1
+
+/* Map an SQLite result code to a status with "store: WHAT: sqlite message"
+ * (SQLITE_BUSY/LOCKED -> CANDOR_ETEMPFAIL, else CANDOR_EIO). */
+CANDOR_HIDDEN candor_status_t candor__store_fail(struct candor_store *store, int rc,
+                                                 const char *what);
+/* Prepare SQL on the store (failure reported as above). */
+CANDOR_HIDDEN candor_status_t candor__store_prepare(struct candor_store *store, const char *sql,
+                                                    struct sqlite3_stmt **out);
+
+/* Ticket id (>0) of the thread that one of the message ids IDS belongs to,
+ * preferring an acknowledged one; 0 when none. *ACKED tells whether that
+ * ticket was acknowledged (send=true decided). */
+CANDOR_HIDDEN candor_status_t candor__store_thread_find(struct candor_store *store,
+        const char *const *ids, size_t n, int64_t *ticket, bool *acked);
+/* Number of acknowledgements decided for SENDER (normalised) at or after SINCE. */
+CANDOR_HIDDEN candor_status_t candor__store_acks_since(struct candor_store *store,
+        const char *sender, int64_t since, int64_t *count);
+
+/* "CND-000123" for ticket id 123 into BUF (at least 24 bytes). */
+CANDOR_HIDDEN void candor__ticket_format(char *buf, size_t size, int64_t id);
+/* The id of "CND-000123" (any number of digits), 0 when not one. */
+CANDOR_HIDDEN int64_t candor__ticket_parse(const char *ref);
 #endif
