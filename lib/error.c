@@ -14,14 +14,36 @@ static _Thread_local char errmsg[ERRMSG_SIZE];
 
 candor_status_t candor__fail(candor_status_t status, const char *fmt, ...)
 {
+    /* Formatted on the stack first: callers may pass candor_errmsg() as an
+     * argument ("%s: %s", path, candor_errmsg()), and vsnprintf() into the
+     * buffer it reads from is undefined (valgrind: overlap in mempcpy). */
+    char tmp[ERRMSG_SIZE];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    /* one line, no control bytes */
-    for (char *p = errmsg; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = ' ';
+    memcpy(errmsg, tmp, strlen(tmp) + 1);
+    /* one line, no control bytes, valid UTF-8: a dependency's message
+     * (libxml2's) may quote raw input bytes, and the cut above may split a
+     * character; each byte of a bad sequence becomes '?' (in place, since
+     * failing allocates nothing). */
+    size_t len = strlen(errmsg);
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)errmsg[i];
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f)
+                errmsg[i] = ' ';
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        size_t n = candor__utf8_decode(errmsg + i, len - i, &cp);
+        if (cp == 0xFFFD && !(n == 3 && memcmp(errmsg + i, "\xEF\xBF\xBD", 3) == 0)) {
+            errmsg[i] = '?';
+            n = 1;
+        }
+        i += n;
+    }
     return status;
 }
 
