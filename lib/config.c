@@ -190,9 +190,13 @@ candor_status_t candor__config_read(const char *path, const char *schema_path, v
         free(data);
         return candor__fail(CANDOR_ENOMEM, "%s: out of memory", path);
     }
-    xmlDocPtr doc = xmlCtxtReadMemory(pc, data, (int)len, path, NULL,
+    /* Always UTF-8, whatever the XML declaration says: libxml2 (2.9)
+     * reports a failed charset conversion on stderr through its global
+     * handler, which a library must not touch, and UTF-8 is Candor's only
+     * encoding anyway (invalid bytes are then a parse error, file:line). */
+    xmlDocPtr doc = xmlCtxtReadMemory(pc, data, (int)len, path, "UTF-8",
                                       XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-                                      XML_PARSE_NOCDATA);
+                                      XML_PARSE_NOCDATA | XML_PARSE_IGNORE_ENC);
     free(data);
     if (!doc) {
         const xmlError *e = xmlCtxtGetLastError(pc);
