@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -58,10 +59,36 @@ static int run_file(const char *path)
     memcpy(exact, buf, len);
     free(buf);
     fprintf(stderr, "replay: %s (%zu bytes)\n", path, len);
+    /* The library never writes to stderr (nor do its dependencies on its
+     * behalf): catch it on every input. */
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *err = tmpfile();
+    if (saved < 0 || !err || dup2(fileno(err), 2) < 0) {
+        fprintf(stderr, "replay: cannot capture stderr\n");
+        free(exact);
+        return 1;
+    }
     LLVMFuzzerTestOneInput(exact, len);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
     free(exact);
     ran++;
-    return 0;
+    fseek(err, 0, SEEK_END);
+    long n = ftell(err);
+    int bad = 0;
+    if (n > 0) {
+        char out[2048];
+        rewind(err);
+        size_t got = fread(out, 1, sizeof out - 1, err);
+        out[got] = '\0';
+        fprintf(stderr, "replay: %s: %ld bytes written to stderr during the call:\n%s\n",
+                path, n, out);
+        bad = 1;
+    }
+    fclose(err);
+    return bad;
 }
 
 static int run_path(const char *path)
