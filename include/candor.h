@@ -261,6 +261,36 @@ CANDOR_API candor_status_t candor_store_open(struct candor_store **out,
 CANDOR_API void candor_store_free(struct candor_store *store);
 
 /* ------------------------------------------------------------------ */
+/* Delivery log (store-delivery.c; used by candor-lmtpd)               */
+/* ------------------------------------------------------------------ */
+
+/* The delivery log lives in the state store: one row per message put into
+ * a maildir, under a KEY the caller derives (candor-lmtpd: Message-ID, a
+ * digest of the body and the target folder). It recognises a message an MTA
+ * sends again after a crash, and finds a customer's original by Message-ID.
+ * The table is created on the first write.
+ *
+ * Find KEY among rows written within WINDOW seconds before NOW (WINDOW <= 0:
+ * any age; NOW 0: the clock). Found: CANDOR_OK, *DELIVERED = 1 when the
+ * delivery was completed, 0 when it was begun (the file may or may not be at
+ * *PATH), *PATH the recorded path. Not found: CANDOR_ENOTFOUND.
+ * Fails: CANDOR_EIO, CANDOR_ETEMPFAIL (busy), CANDOR_EINVAL, CANDOR_ENOMEM.
+ * Owns: *PATH is yours, candor_free(); NULL unless CANDOR_OK. Since 0.1 */
+CANDOR_API candor_status_t candor_store_delivery_find(struct candor_store *store,
+        const char *key, int64_t now, int64_t window, int *delivered, char **path);
+/* Write (or overwrite) the row of KEY: MESSAGE_ID (may be NULL), PATH, and
+ * DELIVERED (0: begun, before the rename; 1: durable). KEEP > 0 lets it
+ * now and then drop rows older than KEEP seconds. The store must be opened
+ * read-write. Fails: CANDOR_EIO, CANDOR_ETEMPFAIL, CANDOR_EINVAL. Since 0.1 */
+CANDOR_API candor_status_t candor_store_delivery_record(struct candor_store *store,
+        const char *key, const char *message_id, const char *path, int delivered,
+        int64_t now, int64_t keep);
+/* The path of the newest delivery of MESSAGE_ID (without angle brackets).
+ * Not found: CANDOR_ENOTFOUND. Owns: *PATH is yours, candor_free(). Since 0.1 */
+CANDOR_API candor_status_t candor_store_delivery_path(struct candor_store *store,
+        const char *message_id, char **path);
+
+/* ------------------------------------------------------------------ */
 /* Triage                                                              */
 /* ------------------------------------------------------------------ */
 

@@ -1,0 +1,141 @@
+/*
+ * lmtpd.h — what the parts of candor-lmtpd share. Uses nothing but candor.h
+ * (and json-c to read the JSON the library hands back).
+ *
+ * Concurrency model: one thread per LMTP session, bounded by the
+ * max-connections setting (connections over the bound get 421 4.3.2 and
+ * are closed). Each delivery blocks on fsync() and on SQLite, so an event
+ * loop would have to hand every message to worker threads anyway; with a
+ * thread per session the protocol code stays straight-line, a slow client
+ * only ever blocks its own thread, and each thread keeps its own store
+ * handle (candor.h: a store belongs to one thread) while the candor_ctx is
+ * shared read-only (candor.h: immutable, any number of threads).
+ */
+#ifndef LMTPD_H
+#define LMTPD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "candor.h"
+
+/* Named defaults of the <daemon> settings (lib/data/candor.xml). */
+#define LMTPD_DEFAULT_MAX_CONNECTIONS 100
+#define LMTPD_DEFAULT_IDLE_TIMEOUT 300        /* s waiting for a command */
+#define LMTPD_DEFAULT_COMMAND_TIMEOUT 300     /* s for one read or write inside DATA */
+#define LMTPD_DEFAULT_MAX_LINE_BYTES 4096     /* one command line */
+#define LMTPD_DEFAULT_MAX_DATA_LINE_BYTES 1048576  /* one line of message text */
+#define LMTPD_DEFAULT_MAX_MESSAGE_BYTES (25L * 1024 * 1024)
+#define LMTPD_DEFAULT_MAX_RECIPIENTS 1000
+#define LMTPD_DEFAULT_REDELIVERY_WINDOW 604800L  /* s: 7 days */
+#define LMTPD_DEFAULT_SENDMAIL_TIMEOUT 60     /* s */
+
+#define LMTPD_MAX_ADDRESSES 64
+
+/* The command line. */
+struct lmtpd_opts {
+    const char *listen;
+    const char *maildir;
+    const char *config;
+    const char *state;
+    const char *addresses[LMTPD_MAX_ADDRESSES];
+    size_t n_addresses;
+    const char *trusted_authserv;
+    const char *sendmail;
+    const char *pid_file;
+    const char *user;
+    bool no_ack;
+};
+
+/* One loaded configuration: the ctx plus the daemon settings read from it.
+ * Reference-counted, so SIGHUP can swap in a new one while sessions finish
+ * their transactions on the old one. */
+struct lmtpd_conf {
+    atomic_int refs;
+    struct candor_ctx *ctx;
+    long max_connections, idle_timeout, command_timeout;
+    long max_line_bytes, max_data_line_bytes, max_message_bytes, max_recipients;
+    long redelivery_window, sendmail_timeout;
+    bool folder_per_intent;       /* deliver into DIR/.<intent>/ */
+    char *accept;                 /* accept-recipients: "*" or list of addr / @domain */
+    char *sent_address;           /* copies of our replies arrive here, normalised */
+    char *sent_folder;            /* maildir++ folder for those copies (NULL: none kept) */
+    char *review_folder;          /* flagged replies copied here (NULL: none) */
+    char *state;                  /* store path (NULL: the config's) */
+    char **sendmail_argv;         /* NULL: no sendmail configured */
+};
+
+struct lmtpd {
+    struct lmtpd_opts opts;
+    char hostname[256];           /* for maildir names (/ and : escaped) and greetings */
+    pthread_mutex_t lock;
+    pthread_cond_t idle;
+    struct lmtpd_conf *conf;      /* current; under lock */
+    int sessions;                 /* under lock */
+    atomic_bool draining;
+    int drain_fd;                 /* readable (EOF) once draining */
+    atomic_ulong seq;             /* Q<n> of maildir names, queue ids */
+};
+
+extern struct lmtpd lmtpd;
+
+/* main.c */
+struct lmtpd_conf *lmtpd_conf_get(void);        /* a reference to the current one */
+void lmtpd_conf_put(struct lmtpd_conf *conf);
+/* One log line to stderr, written with a single write(). */
+void lmtpd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* session.c: serve one connection (owns FD; closes it). */
+void lmtpd_session(int fd);
+
+/* deliver.c */
+struct lmtpd_envelope {
+    const char *sender;           /* "" for <> */
+    const char *const *rcpts;     /* accepted recipients, normalised */
+    size_t n_rcpts;
+};
+
+enum lmtpd_outcome {
+    LMTPD_DELIVERED = 0,          /* 250 2.0.0 */
+    LMTPD_TEMPFAIL,               /* 451 4.3.0 */
+    LMTPD_DISKFULL,               /* 452 4.3.1 */
+};
+
+/* Per-thread state of the delivery side (the store handle is per thread). */
+struct lmtpd_worker {
+    struct candor_store *store;
+    struct lmtpd_conf *store_conf;  /* the conf the store was opened with */
+};
+void lmtpd_worker_close(struct lmtpd_worker *w);
+
+/* Deliver one message (LF line ends, dot-unstuffed) for ENV. RESULT[i] is
+ * the outcome for recipient i. Logs its line. */
+void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *qid,
+                   const char *data, size_t len, const struct lmtpd_envelope *env,
+                   enum lmtpd_outcome *result, double cpu_start, double wall_start,
+                   struct candor_ack **ack_out);
+/* After the replies are out: hand ACK (from lmtpd_deliver) to sendmail, mark
+ * it sent in the store, free it. */
+void lmtpd_ack_handover(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *qid,
+                        struct candor_ack *ack);
+
+/* ack.c */
+/* Hand MESSAGE to the sendmail command for RECIPIENT with envelope sender
+ * <>. Returns true when sendmail exited 0. */
+bool lmtpd_sendmail(const struct lmtpd_conf *conf, const char *recipient, const char *message);
+/* Retry the acknowledgements the store lists as pending (start-up). */
+void lmtpd_retry_pending(struct lmtpd_conf *conf);
+
+/* sha256.c */
+void lmtpd_sha256(const void *data, size_t len, unsigned char out[32]);
+void lmtpd_hex(const unsigned char *in, size_t n, char *out);   /* out: 2n+1 */
+
+/* util */
+double lmtpd_cpu_now(void);     /* thread CPU seconds */
+double lmtpd_wall_now(void);    /* monotonic seconds */
+/* Lower-case copy of an address without <> and a +tag; NULL on OOM. */
+char *lmtpd_addr_norm(const char *addr);
+
+#endif

@@ -1,0 +1,210 @@
+"""Helpers for the candor-lmtpd script tests: start the daemon on a free
+port with a private config, state and maildir; a raw LMTP client; a tiny
+check/report harness that prints "N passed, N failed"."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = os.environ.get("CANDOR_BUILD", "build")
+SOURCE = os.environ.get("CANDOR_SOURCE", ".")
+DATADIR = os.environ.get("CANDOR_DATADIR", os.path.join(SOURCE, "lib", "data"))
+DAEMON = os.environ.get("CANDOR_LMTPD", os.path.join(BUILD, "examples", "candor-lmtpd"))
+
+
+class Report:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, name, ok, detail=""):
+        if ok:
+            self.passed += 1
+            print("ok   %s" % name)
+        else:
+            self.failed += 1
+            print("FAIL %s %s" % (name, detail))
+        sys.stdout.flush()
+        return ok
+
+    def finish(self):
+        print("%d passed, %d failed" % (self.passed, self.failed))
+        sys.exit(1 if self.failed else 0)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def write_config(path, daemon=None, addresses=("support@shop.example",)):
+    """A copy of the default config with <daemon> attributes replaced."""
+    with open(os.path.join(DATADIR, "candor.xml"), encoding="utf-8") as f:
+        xml = f.read()
+    attrs = " ".join('%s="%s"' % (k, v) for k, v in (daemon or {}).items())
+    xml = re.sub(r"<daemon\b[^>]*/>", "<daemon %s/>" % attrs, xml, flags=re.S)
+    xml = re.sub(r'<model path="[^"]*"/>',
+                 '<model path="%s"/>' % os.path.join(DATADIR, "model.txt"), xml)
+    xml = re.sub(r'<state path="[^"]*"/>', '<state path="%s"/>' %
+                 os.path.join(os.path.dirname(path), "state.db"), xml)
+    addr = "".join("<address>%s</address>" % a for a in addresses)
+    xml = re.sub(r"<address>[^<]*</address>", addr, xml, count=1)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(xml)
+
+
+class Daemon:
+    def __init__(self, daemon_settings=None, extra_args=(), workdir=None, port=None,
+                 maildir=None, addresses=("support@shop.example",)):
+        self.dir = workdir or tempfile.mkdtemp(prefix="lmtpd-test-")
+        os.chmod(self.dir, 0o755)
+        self.port = port or free_port()
+        self.config = os.path.join(self.dir, "candor.xml")
+        self.state = os.path.join(self.dir, "state.db")
+        self.maildir = maildir or os.path.join(self.dir, "Maildir")
+        self.log = os.path.join(self.dir, "lmtpd.log")
+        self.settings = dict(daemon_settings or {})
+        self.addresses = addresses
+        write_config(self.config, self.settings, addresses)
+        self.extra = list(extra_args)
+        self.proc = None
+
+    def start(self, wait=True):
+        args = [DAEMON, "--listen", "127.0.0.1:%d" % self.port, "--maildir", self.maildir,
+                "--config", self.config, "--state", self.state] + self.extra
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.logf, stderr=self.logf)
+        if wait:
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    return self
+                except OSError:
+                    if self.proc.poll() is not None:
+                        raise RuntimeError("daemon exited: " + self.read_log())
+                    time.sleep(0.05)
+            raise RuntimeError("daemon did not listen")
+        return self
+
+    def reconfigure(self, daemon_settings):
+        self.settings.update(daemon_settings)
+        write_config(self.config, self.settings, self.addresses)
+
+    def kill(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def read_log(self):
+        try:
+            with open(self.log, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def files(self, sub="new"):
+        out = []
+        for root, dirs, names in os.walk(self.maildir):
+            if os.path.basename(root) == sub:
+                out += [os.path.join(root, n) for n in names]
+        return sorted(out)
+
+    def connect(self, timeout=10):
+        return Client(self.port, timeout)
+
+
+class Client:
+    def __init__(self, port, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+        self.greeting = self.reply()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r").decode("utf-8", "replace")
+
+    def reply(self):
+        """One (possibly multi-line) reply: (code, [lines])."""
+        lines = []
+        while True:
+            ln = self.line()
+            lines.append(ln)
+            if len(ln) < 4 or ln[3] != "-":
+                return int(ln[:3]), lines
+
+    def cmd(self, text):
+        self.send(text + "\r\n")
+        return self.reply()
+
+    def lhlo(self):
+        return self.cmd("LHLO client.example")
+
+    def closed(self, timeout=5):
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(1) == b""
+        except OSError:
+            return True
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def stuff(body):
+    """Dot-stuff and CRLF a message (bytes with LF line ends)."""
+    out = []
+    for ln in body.split(b"\n"):
+        if ln.startswith(b"."):
+            ln = b"." + ln
+        out.append(ln)
+    if out and out[-1] == b"":
+        out.pop()
+    return b"\r\n".join(out) + b"\r\n.\r\n"
+
+
+def message(subject="where is order A10442?", body="It is late.\n", msgid=None,
+            sender="alice@customer.example", to="support@shop.example", extra=""):
+    msgid = msgid or "<%s.%d@customer.example>" % (time.time(), os.getpid())
+    return ("From: Alice <%s>\nTo: %s\nSubject: %s\nMessage-ID: %s\n"
+            "Date: Sat, 28 Nov 2026 10:00:00 +0000\n%s\n%s"
+            % (sender, to, subject, msgid, extra, body)).encode()
+
+
+def transaction(c, rcpts, data, sender="alice@customer.example"):
+    """MAIL, RCPTs, DATA; returns the list of RCPT replies and the DATA replies."""
+    code, _ = c.cmd("MAIL FROM:<%s>" % sender)
+    assert code == 250, code
+    rr = [c.cmd("RCPT TO:<%s>" % r)[0] for r in rcpts]
+    code, _ = c.cmd("DATA")
+    if code != 354:
+        return rr, [code]
+    c.send(stuff(data))
+    return rr, [c.reply()[0] for r in rr if r == 250]
