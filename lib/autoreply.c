@@ -486,12 +486,21 @@ const char *candor__autoreply_decide(const struct candor_ctx *ctx, const struct 
                                      struct candor_store *store, const candor_envelope_t *env,
                                      char **recipient)
 {
+    const char *reason = NULL;
+    if (candor__autoreply_decide_status(ctx, msg, store, env, recipient, &reason) != CANDOR_OK)
+        return NULL;
+    return reason;
+}
+
+candor_status_t candor__autoreply_decide_status(const struct candor_ctx *ctx,
+        const struct candor_message *msg, struct candor_store *store,
+        const candor_envelope_t *env, char **recipient, const char **out)
+{
+    *out = NULL;
     if (recipient)
         *recipient = NULL;
-    if (!ctx || !msg) {
-        candor__fail(CANDOR_EINVAL, "autoreply: no ctx or message");
-        return NULL;
-    }
+    if (!ctx || !msg)
+        return candor__fail(CANDOR_EINVAL, "autoreply: no ctx or message");
     bool null_sender;
     const char *raw = candor__autoreply_sender(msg, env, &null_sender);
     char *sender = NULL;
@@ -504,10 +513,8 @@ const char *candor__autoreply_decide(const struct candor_ctx *ctx, const struct 
         while (len && (candor__is_space((unsigned char)s[len - 1]) || s[len - 1] == '>'))
             len--;
         sender = candor__strndup(s, len);
-        if (!sender) {
-            candor__fail(CANDOR_ENOMEM, "out of memory");
-            return NULL;
-        }
+        if (!sender)
+            return candor__fail(CANDOR_ENOMEM, "out of memory");
     }
     const char *reason = NULL;
     if (null_sender || !usable_address(sender))
@@ -534,9 +541,10 @@ const char *candor__autoreply_decide(const struct candor_ctx *ctx, const struct 
         size_t n = candor__autoreply_thread_ids(msg, ids, MAX_IDS);
         int64_t ticket;
         bool acked;
-        if (candor__store_thread_find(store, ids, n, &ticket, &acked) != CANDOR_OK) {
+        candor_status_t st = candor__store_thread_find(store, ids, n, &ticket, &acked);
+        if (st != CANDOR_OK) {
             free(sender);
-            return NULL;
+            return st;
         }
         if (acked)
             reason = "already_acknowledged";
@@ -552,7 +560,7 @@ const char *candor__autoreply_decide(const struct candor_ctx *ctx, const struct 
         free(norm);
         if (st != CANDOR_OK) {
             free(sender);
-            return NULL;
+            return st;
         }
         if (count >= (ctx->autoreply ? ctx->autoreply->per_sender : 1))
             reason = "rate_limited";
@@ -563,5 +571,6 @@ const char *candor__autoreply_decide(const struct candor_ctx *ctx, const struct 
         *recipient = sender;
     else
         free(sender);
-    return reason;
+    *out = reason;
+    return CANDOR_OK;
 }

@@ -19,6 +19,12 @@ CANDOR_HIDDEN const char *candor__autoreply_decide(const struct candor_ctx *ctx,
         const struct candor_message *msg, struct candor_store *store,
         const candor_envelope_t *env, char **recipient);
 
+/* The same with the status returned: CANDOR_OK and *REASON set, or the
+ * store's failure. */
+CANDOR_HIDDEN candor_status_t candor__autoreply_decide_status(const struct candor_ctx *ctx,
+        const struct candor_message *msg, struct candor_store *store,
+        const candor_envelope_t *env, char **recipient, const char **reason);
+
 /* The rate-limit window in seconds (config <autoreply><rate-limit>). */
 CANDOR_HIDDEN int64_t candor__autoreply_window(const struct candor_ctx *ctx);
 /* The envelope sender as given (ENV, else Return-Path, Sender, From);
