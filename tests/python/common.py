@@ -30,7 +30,7 @@ TEST_DATA = Path(os.environ.get("CANDOR_TEST_DATA") or SOURCE / "tests" / "data"
 DATA = TEST_DATA / "python"
 sys.path.insert(0, str(BINDINGS))
 
-import candor  # noqa: E402  (after the path is set)
+import candor  # noqa: E402,F401  (after the path is set; re-exported)
 
 
 def env_for_subprocess() -> Dict[str, str]:

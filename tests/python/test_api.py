@@ -10,11 +10,8 @@ import json
 import os
 import pathlib
 import shutil
-import stat
 import subprocess
-import sys
 import textwrap
-import threading
 import unittest
 
 from common import (DATA, SOURCE, candor, candor_bin, fixture_messages, json_lines,

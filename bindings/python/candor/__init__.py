@@ -52,7 +52,7 @@ def load_library(path: Optional[str] = None) -> str:
 def library_version() -> str:
     """The version string of the loaded libcandor (loading it if needed)."""
     raw = _lib.get().candor_version_string()
-    return raw.decode("ascii", "replace") if raw else ""
+    return str(raw.decode("ascii", "replace")) if raw else ""
 
 
 __all__ = [

@@ -145,10 +145,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             else:
                 for f in files:
                     try:
-                        r: Any = ctx.parse(item(f), file=f)
+                        parsed: Any = ctx.parse(item(f), file=f)
                     except Error as e:
-                        r = e
-                    status = _emit(out, f, r, status)
+                        parsed = e
+                    status = _emit(out, f, parsed, status)
             out.flush()
         except BrokenPipeError:
             try:

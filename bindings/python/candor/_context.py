@@ -28,7 +28,7 @@ import threading
 import weakref
 from ctypes import byref, c_char_p, c_int64, c_void_p
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
-                    Sequence, Tuple, Union)
+                    Sequence, Union, cast)
 
 from . import _lib
 from ._errors import Error, InvalidArgumentError, TemporaryError
@@ -124,7 +124,7 @@ class Context:
         self._stores: "weakref.WeakSet[_Store]" = weakref.WeakSet()
         self._stores_lock = threading.Lock()
         self._local = threading.local()
-        self._log_cb = None
+        self._log_cb: Any = None
         lib = _lib.load(library) if library else _lib.get()
         self._lib = lib
         self._state = os.fsencode(state) if state is not None else None
@@ -138,7 +138,7 @@ class Context:
             opts.model_path = os.fsencode(model)
         if addresses:
             if isinstance(addresses, (str, bytes)):
-                addresses = [addresses]  # type: ignore[list-item]
+                addresses = [addresses]
             arr = (c_char_p * len(addresses))(*[_enc(a) for a in addresses])
             opts.addresses = ctypes.cast(arr, ctypes.POINTER(c_char_p))
             opts.n_addresses = len(addresses)
@@ -158,9 +158,11 @@ class Context:
                     raise InvalidArgumentError("%s must not be negative" % name)
                 setattr(opts, name, value)
         if log is not None:
+            user_log: LogFunction = log
+
             def _log(level: int, line: Optional[bytes], _data: Any) -> None:
                 try:
-                    log(level, (line or b"").decode("utf-8", "replace"))
+                    user_log(level, (line or b"").decode("utf-8", "replace"))
                 except Exception:  # never let an exception cross into C
                     pass
             self._log_cb = _lib.LOG_FN(_log)
@@ -234,15 +236,17 @@ class Context:
         loc = self._local
         s = getattr(loc, "rw", None)
         if s is not None and s.ptr:
-            return s.ptr
+            return cast(int, s.ptr)
         if readonly:
             s = getattr(loc, "ro", None)
             if s is not None and s.ptr:
-                return s.ptr
+                return cast(int, s.ptr)
         ctx = self._ctx()
         out = c_void_p()
         flags = _lib.CANDOR_STORE_READONLY if readonly else 0
         self._lib.candor_store_open(byref(out), ctx, self._state, flags)
+        if not out.value:
+            raise Error("store: the library returned no handle")
         s = _Store(self._lib, out.value, readonly)
         with self._stores_lock:
             self._stores.add(s)
@@ -254,7 +258,7 @@ class Context:
             if old is not None:  # one handle per thread is enough now
                 loc.ro = None
                 old.free()
-        return s.ptr  # type: ignore[return-value]
+        return out.value
 
     def _now(self, now: Now) -> int:
         """Seconds since the epoch for NOW (0: the clock)."""

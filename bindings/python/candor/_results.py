@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, TypeVar
+from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Tuple, Type, TypeVar
 
 T = TypeVar("T", bound="_Result")
 
@@ -29,7 +29,9 @@ _UNRENAME = {v: k for k, v in _RENAME.items()}
 class _Result:
     """Common behaviour of the result dataclasses."""
 
-    _fieldset: ClassVar[frozenset] = frozenset()
+    _fieldset: ClassVar[FrozenSet[str]] = frozenset()
+    # Members the package does not know (a newer library, "explain").
+    extra: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls: Type[T], obj: Dict[str, Any]) -> T:
@@ -45,7 +47,7 @@ class _Result:
                 extra[key] = value
         r = cls(**known)
         r.extra = extra
-        r._order = tuple(obj.keys())
+        object.__setattr__(r, "_order", tuple(obj.keys()))
         return r
 
     def as_dict(self) -> Dict[str, Any]:
@@ -84,7 +86,7 @@ class _Result:
             raise KeyError(key) from None
 
 
-def _finish(cls: type) -> type:
+def _finish(cls: Type[T]) -> Type[T]:
     cls._fieldset = frozenset(f.name for f in dataclasses.fields(cls))
     return cls
 
@@ -114,7 +116,6 @@ class Message(_Result):
     auto_submitted: Optional[str] = None
     list_id: Optional[str] = None
     errors: List[str] = field(default_factory=list)
-    extra: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @_finish
@@ -152,7 +153,6 @@ class Triage(_Result):
     churn_risk: bool = False
     entities: List[Dict[str, Any]] = field(default_factory=list)
     autoreply: Dict[str, Any] = field(default_factory=dict)
-    extra: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @_finish
@@ -171,7 +171,6 @@ class Ack(_Result):
     ticket: Optional[str] = None
     promise: Optional[Dict[str, Any]] = None
     message: Optional[str] = None
-    extra: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     sent: bool = field(default=False, compare=False)
 
     def as_dict(self) -> Dict[str, Any]:
@@ -188,7 +187,6 @@ class ReplyRecord(_Result):
     ticket: Optional[str] = None
     first_response: bool = False
     promise_kept: Optional[bool] = None
-    extra: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @_finish
@@ -201,7 +199,6 @@ class Check(_Result):
     score: float = 0.0
     verdict: Optional[str] = None
     findings: List[Dict[str, Any]] = field(default_factory=list)
-    extra: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 __all__ = ["Message", "Triage", "Ack", "ReplyRecord", "Check"]
