@@ -6,6 +6,7 @@
 
 struct candor_message;
 struct candor_store;
+struct sqlite3;
 
 /* Add REPLY, sent at SENT_AT to RECIPIENT (normalised address), to the
  * history used by template_reuse and repeat_send (fingerprints of its own
@@ -13,4 +14,27 @@ struct candor_store;
 CANDOR_HIDDEN candor_status_t candor__canned_record(const struct candor_ctx *ctx,
         struct candor_store *store, const struct candor_message *reply,
         const char *recipient, int64_t sent_at);
+
+/* The same on a bare SQLite handle whose history tables exist (tests,
+ * benchmarks). */
+CANDOR_HIDDEN candor_status_t candor__canned_record_db(const struct candor_ctx *ctx,
+        struct sqlite3 *db, const struct candor_message *reply,
+        const char *recipient, int64_t sent_at);
+/* candor_check() on a bare SQLite handle (NULL: no history). */
+CANDOR_HIDDEN candor_status_t candor__canned_check_db(struct candor_check **out,
+        const struct candor_ctx *ctx, struct sqlite3 *db,
+        const struct candor_message *original, const struct candor_message *reply,
+        int64_t now);
+
+/* The reply's own text: quotations (">" lines, attributions, Outlook
+ * "Original Message" blocks and header blocks) and the "-- " signature
+ * removed. New string (free()); NULL on OOM. */
+CANDOR_HIDDEN char *candor__canned_own_text(const char *text);
+
+/* Findings of a check, for tests: number of findings, and the kind and
+ * detail of the Nth. */
+CANDOR_HIDDEN size_t candor__check_findings(const struct candor_check *chk);
+CANDOR_HIDDEN const char *candor__check_kind(const struct candor_check *chk, size_t i);
+CANDOR_HIDDEN const char *candor__check_detail(const struct candor_check *chk, size_t i);
+CANDOR_HIDDEN bool candor__check_has(const struct candor_check *chk, const char *kind);
 #endif

@@ -29,6 +29,39 @@ CANDOR_HIDDEN void candor__store_rollback(struct candor_store *store);
  * current one, inside store.c's migration transaction. */
 CANDOR_HIDDEN candor_status_t candor__store_history_migrate(struct sqlite3 *db, int from_version);
 
+struct candor_fp;
+struct candor_history;   /* prepared statements on one SQLite handle */
+
+/* Prepare the history statements on DB (tables must exist). */
+CANDOR_HIDDEN candor_status_t candor__history_open(struct candor_history **out, struct sqlite3 *db);
+CANDOR_HIDDEN void candor__history_close(struct candor_history *h);
+/* Add one sent reply; *ID is its row id. RECIPIENT normalised address,
+ * DOMAIN the sender's domain (the business), MESSAGE_ID may be NULL. */
+CANDOR_HIDDEN candor_status_t candor__history_add_reply(struct candor_history *h,
+        const char *recipient, const char *domain, const char *message_id,
+        int64_t sent_at, int64_t *id);
+/* Add a paragraph fingerprint of reply ID: joins the most similar stored
+ * paragraph cluster (similarity >= JOIN) or starts a new one. */
+CANDOR_HIDDEN candor_status_t candor__history_add_para(struct candor_history *h, int64_t reply,
+        const char *recipient, const char *domain, const struct candor_fp *fp, double join);
+
+struct candor_history_match {
+    double similarity;      /* of the best stored cluster, 0 when none */
+    int64_t cluster;
+    int recipients;         /* distinct recipients other than the one asked, capped at CAP */
+    int64_t domain_uses;    /* replies of DOMAIN that carry the cluster */
+    int64_t domain_replies; /* replies of DOMAIN in the history */
+};
+/* Look FP up: the best cluster with similarity >= MIN, with its use counts. */
+CANDOR_HIDDEN candor_status_t candor__history_match(struct candor_history *h,
+        const struct candor_fp *fp, const char *recipient, const char *domain, double min,
+        int cap, struct candor_history_match *m);
+/* Replies to RECIPIENT sent in [SINCE, UNTIL), not counting MESSAGE_ID
+ * (NULL: count all). */
+CANDOR_HIDDEN candor_status_t candor__history_recent(struct candor_history *h,
+        const char *recipient, int64_t since, int64_t until, const char *message_id,
+        int *count);
+
 /* ---- helpers for the modules of issue 4 (autoreply.c, ack.c, eta.c) ---- */
 
 /* The schema version store.c migrates to (PRAGMA user_version). */
