@@ -212,13 +212,28 @@ int mail_send_ack(const struct candor_ctx *ctx, struct candor_store *store,
         cli_error("acknowledgement %s: no usable recipient", ticket ? ticket : "");
         return -1;
     }
-    /* The configured command is trusted text; the recipient comes from
-     * mail, so it is passed as "$1", never pasted into the command. */
-    size_t need = strlen(cmd) + 64;
-    char *script = malloc(need);
+    /* As `candor ack --send`: the command split on blanks (no shell), then
+     * -f '<>' -i -- RCPT; the recipient is one argument, never parsed. */
+    char *script = strdup(cmd);
     if (!script)
         return -1;
-    snprintf(script, need, "exec %s -f '<>' -i -- \"$1\"", cmd);
+    char *argv[40];
+    size_t argc = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(script, " \t", &save); tok && argc < 32;
+         tok = strtok_r(NULL, " \t", &save))
+        argv[argc++] = tok;
+    if (argc == 0) {
+        free(script);
+        cli_error("empty sendmail command: acknowledgement %s left pending", ticket ? ticket : "");
+        return -1;
+    }
+    argv[argc++] = "-f";
+    argv[argc++] = "<>";
+    argv[argc++] = "-i";
+    argv[argc++] = "--";
+    argv[argc++] = (char *)rcpt;
+    argv[argc] = NULL;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         free(script);
@@ -231,8 +246,8 @@ int mail_send_ack(const struct candor_ctx *ctx, struct candor_store *store,
         signal(SIGPIPE, SIG_DFL);
         if (dup2(fds[0], 0) < 0)
             _exit(75);
-        execl("/bin/sh", "sh", "-c", script, "sh", rcpt, (char *)NULL);
-        _exit(75);
+        execvp(argv[0], argv);
+        _exit(127);
     }
     free(script);
     close(fds[0]);
