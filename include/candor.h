@@ -349,6 +349,13 @@ CANDOR_API candor_status_t candor_trainer_add_text(struct candor_trainer *tr,
  * fsynced, renamed). */
 CANDOR_API candor_status_t candor_trainer_save(struct candor_trainer *tr,
         const char *path);
+/* After a successful candor_trainer_save(): a JSON object describing the
+ * held-out quality of the saved model (5-fold cross-validation on the
+ * training data: accuracy, macro-F1, the fitted temperature and rule
+ * scale, and a reliability table of confidence against accuracy).
+ * Owns: *JSON is yours, candor_free(). Since 0.1 */
+CANDOR_API candor_status_t candor_trainer_report(const struct candor_trainer *tr,
+        char **json);
 
 /* ------------------------------------------------------------------ */
 /* Acknowledgements                                                    */

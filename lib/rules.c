@@ -1,4 +1,996 @@
-/* rules.c — STUB: to be written (issue 3). */
+/*
+ * rules.c — the <rules> section: PCRE2 patterns, each applied to one named
+ * field of a message (subject, new_text, text or header:NAME) and adding a
+ * weight to an intent and/or an attribute when it matches.
+ *
+ *   <rules max-match-bytes="8192" match-limit="200000">
+ *     <rule id="refund-money-back" intent="refund" weight="2">\bmoney back\b</rule>
+ *     <rule field="subject" urgency="high" weight="1.5">\burgent\b</rule>
+ *     <rule churn="true" weight="2">\b(lawyer|attorney|avocat|anwalt|abogado)\b</rule>
+ *   </rules>
+ *
+ * Patterns are compiled once, with JIT, when the ctx is loaded, and live in
+ * the ctx (read-only afterwards); match data is per call. Matching is
+ * bounded three ways: each field is cut to max-match-bytes (at a UTF-8
+ * boundary), every match runs under a match limit and a depth limit (JIT:
+ * its stack), and a pattern that blows the limit on a short probe at load
+ * time is refused with file:line.
+ *
+ * The prefilter: for each pattern, a set of literals is derived such that
+ * every match must contain one of them (e.g. "money back" for
+ * \bmoney back\b, {"refund","rembours"} for (refund|rembours)). All literals
+ * of all rules go into one Aho-Corasick automaton over byte classes; one
+ * pass over each case-folded field finds which rules can possibly match, and
+ * only those run their PCRE2 pattern. Rules without a derivable literal run
+ * always. So the cost per message grows with the rules that nearly match,
+ * not with the number of rules.
+ */
+#include <stdlib.h>
+#include <string.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <libxml/tree.h>
 #include "ctx.h"
-candor_status_t candor__rules_load(struct candor_ctx *ctx, struct _xmlNode *section) { (void)ctx; (void)section; return CANDOR_OK; }
-void candor__rules_free(struct candor_rules *rules) { (void)rules; }
+#include "rules.h"
+#include "message.h"
+
+const char *const candor__intent_names[CANDOR_N_INTENTS] = {
+    "complaint", "refund", "cancellation", "billing", "order_status",
+    "technical_support", "account_change", "sales_inquiry", "praise", "general_question",
+};
+const char *const candor__urgency_names[CANDOR_N_URGENCY] = { "low", "normal", "high", "critical" };
+const char *const candor__sentiment_names[CANDOR_N_SENTIMENT] = { "negative", "neutral", "positive" };
+
+int candor__name_index(const char *const *names, size_t n, const char *name)
+{
+    if (!name)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+enum field { F_SUBJECT, F_NEW_TEXT, F_TEXT, F_HEADER, F_COUNT };
+
+#define DEFAULT_MAX_MATCH_BYTES 8192u
+#define DEFAULT_MATCH_LIMIT 200000u
+#define DEFAULT_DEPTH_LIMIT 2000u
+#define MAX_PATTERN_BYTES 4000u
+#define MAX_LITERALS_PER_RULE 64u
+#define MIN_LITERAL_BYTES 3u
+#define MAX_HEADER_VALUES 8u
+
+struct rule {
+    char *id;
+    char *effect;
+    enum field field;
+    char *header;              /* F_HEADER: the field name */
+    pcre2_code *code;
+    double weight;
+    int intent, urgency, sentiment, churn;   /* -1: none */
+    bool prefiltered;          /* has literals in the automaton */
+};
+
+struct candor_rules {
+    struct rule *v;
+    size_t n;
+    size_t max_match_bytes;
+    uint32_t match_limit, depth_limit;
+    bool has_field[F_COUNT];
+
+    /* Aho-Corasick over all literals */
+    char **lits;               /* folded literal strings */
+    size_t n_lits;
+    size_t **lit_rules;        /* per literal: rule indexes */
+    size_t *lit_nrules;
+    uint8_t cls[256];          /* byte -> class (0: in no literal) */
+    size_t n_cls;
+    int32_t *delta;            /* n_states * n_cls */
+    int32_t *out;              /* state -> literal ending here, or -1 */
+    int32_t *dict;             /* state -> nearest proper suffix state with an output, or 0 */
+    size_t n_states;
+    size_t *always[F_COUNT];   /* rules run without prefilter, per field */
+    size_t n_always[F_COUNT];
+};
+
+/* ------------------------------------------------------------------ */
+/* Literal extraction: a conservative reading of PCRE2 syntax.          */
+/* ------------------------------------------------------------------ */
+
+struct litset {
+    bool ok;        /* false: no requirement could be derived */
+    char **v;
+    size_t n;
+};
+
+struct lparse {
+    const char *p;
+    size_t i, len;
+    bool fail;      /* syntax we do not model: no prefilter for this rule */
+    int depth;
+};
+
+static void litset_free(struct litset *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    s->v = NULL;
+    s->n = 0;
+}
+
+static size_t litset_minlen(const struct litset *s)
+{
+    size_t m = SIZE_MAX;
+    for (size_t i = 0; i < s->n; i++) {
+        size_t l = strlen(s->v[i]);
+        if (l < m)
+            m = l;
+    }
+    return s->n ? m : 0;
+}
+
+static bool litset_add(struct litset *s, const char *str, size_t len)
+{
+    char *f = candor__utf8_fold(str, len);
+    if (!f)
+        return false;
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i], f) == 0) {
+            free(f);
+            return true;
+        }
+    char **nv = realloc(s->v, (s->n + 1) * sizeof *nv);
+    if (!nv) {
+        free(f);
+        return false;
+    }
+    s->v = nv;
+    s->v[s->n++] = f;
+    return true;
+}
+
+/* Is the quantifier at the parse position one that allows zero
+ * repetitions? Consumes it (and a lazy/possessive suffix). Returns 0: no
+ * quantifier, 1: at least one required, 2: optional. */
+static int take_quantifier(struct lparse *lp)
+{
+    if (lp->i >= lp->len)
+        return 0;
+    char c = lp->p[lp->i];
+    int r = 0;
+    if (c == '?' || c == '*') {
+        lp->i++;
+        r = 2;
+    } else if (c == '+') {
+        lp->i++;
+        r = 1;
+    } else if (c == '{') {
+        size_t j = lp->i + 1;
+        size_t min = 0;
+        bool digits = false;
+        while (j < lp->len && candor__is_digit((unsigned char)lp->p[j])) {
+            min = min * 10 + (size_t)(lp->p[j] - '0');
+            if (min > 100000)
+                min = 100000;
+            digits = true;
+            j++;
+        }
+        if (!digits)
+            return 0;   /* a literal '{' in PCRE2 10.42 */
+        while (j < lp->len && (candor__is_digit((unsigned char)lp->p[j]) || lp->p[j] == ','))
+            j++;
+        if (j >= lp->len || lp->p[j] != '}')
+            return 0;
+        lp->i = j + 1;
+        r = min == 0 ? 2 : 1;
+    } else {
+        return 0;
+    }
+    if (lp->i < lp->len && (lp->p[lp->i] == '?' || lp->p[lp->i] == '+'))
+        lp->i++;
+    return r;
+}
+
+static struct litset parse_alt(struct lparse *lp);
+
+/* Offer candidate set C for the sequence: keep the better of BEST and C. */
+static void offer(struct litset *best, struct litset *c)
+{
+    if (!c->ok || c->n == 0) {
+        litset_free(c);
+        return;
+    }
+    size_t mc = litset_minlen(c), mb = best->ok ? litset_minlen(best) : 0;
+    if (!best->ok || mc > mb || (mc == mb && c->n < best->n)) {
+        litset_free(best);
+        *best = *c;
+        best->ok = true;
+    } else {
+        litset_free(c);
+    }
+}
+
+static void flush_run(struct lparse *lp, struct candor_buf *run, struct litset *best)
+{
+    if (run->len == 0)
+        return;
+    struct litset c = { true, NULL, 0 };
+    if (!litset_add(&c, run->data, run->len))
+        lp->fail = true;
+    offer(best, &c);
+    run->len = 0;
+    if (run->data)
+        run->data[0] = '\0';
+}
+
+static struct litset parse_seq(struct lparse *lp)
+{
+    struct litset best = { false, NULL, 0 };
+    struct candor_buf run = CANDOR_BUF_INIT;
+    while (!lp->fail && lp->i < lp->len) {
+        unsigned char c = (unsigned char)lp->p[lp->i];
+        if (c == '|' || c == ')')
+            break;
+        if (c == '(') {
+            lp->i++;
+            bool lookaround = false;
+            if (lp->i < lp->len && lp->p[lp->i] == '*') {
+                lp->fail = true;
+                break;
+            }
+            if (lp->i < lp->len && lp->p[lp->i] == '?') {
+                const char *q = lp->p + lp->i + 1;
+                size_t left = lp->len - lp->i - 1;
+                if (left >= 1 && (q[0] == ':' || q[0] == '>')) {
+                    lp->i += 2;
+                } else if (left >= 1 && (q[0] == '=' || q[0] == '!')) {
+                    lp->i += 2;
+                    lookaround = true;
+                } else if (left >= 2 && q[0] == '<' && (q[1] == '=' || q[1] == '!')) {
+                    lp->i += 3;
+                    lookaround = true;
+                } else if (left >= 1 && (q[0] == '<' || q[0] == '\'' || q[0] == 'P')) {
+                    size_t j = lp->i + 1;
+                    while (j < lp->len && lp->p[j] != '>' && lp->p[j] != '\'' && lp->p[j] != ')')
+                        j++;
+                    if (j >= lp->len || lp->p[j] == ')' || (q[0] == 'P' && left >= 2 && q[1] != '<')) {
+                        lp->fail = true;
+                        break;
+                    }
+                    lp->i = j + 1;
+                } else if (left >= 1 && q[0] == '#') {
+                    while (lp->i < lp->len && lp->p[lp->i] != ')')
+                        lp->i++;
+                    if (lp->i < lp->len)
+                        lp->i++;
+                    continue;
+                } else {
+                    lp->fail = true;   /* inline options, conditionals, recursion */
+                    break;
+                }
+            }
+            if (++lp->depth > 50) {
+                lp->fail = true;
+                break;
+            }
+            struct litset g = parse_alt(lp);
+            lp->depth--;
+            if (lp->i >= lp->len || lp->p[lp->i] != ')') {
+                litset_free(&g);
+                lp->fail = true;
+                break;
+            }
+            lp->i++;
+            if (lookaround) {
+                litset_free(&g);
+                take_quantifier(lp);
+                continue;
+            }
+            int q = take_quantifier(lp);
+            flush_run(lp, &run, &best);
+            if (q == 2)
+                litset_free(&g);
+            else
+                offer(&best, &g);
+            continue;
+        }
+        if (c == '[') {
+            /* a class: skip to its end (']' right after '[' or '[^' is literal) */
+            size_t j = lp->i + 1;
+            if (j < lp->len && lp->p[j] == '^')
+                j++;
+            if (j < lp->len && lp->p[j] == ']')
+                j++;
+            while (j < lp->len && lp->p[j] != ']') {
+                if (lp->p[j] == '\\')
+                    j++;
+                else if (lp->p[j] == '[' && j + 1 < lp->len && lp->p[j + 1] == ':') {
+                    const char *e = strstr(lp->p + j + 2, ":]");
+                    if (!e) {
+                        lp->fail = true;
+                        break;
+                    }
+                    j = (size_t)(e - lp->p) + 1;
+                }
+                j++;
+            }
+            if (lp->fail || j >= lp->len) {
+                lp->fail = true;
+                break;
+            }
+            lp->i = j + 1;
+            flush_run(lp, &run, &best);
+            take_quantifier(lp);
+            continue;
+        }
+        if (c == '.') {
+            lp->i++;
+            flush_run(lp, &run, &best);
+            take_quantifier(lp);
+            continue;
+        }
+        if (c == '^' || c == '$') {
+            lp->i++;
+            continue;
+        }
+        if (c == '?' || c == '*' || c == '+' || c == '{' || c == '}' || c == ']') {
+            if (c == '{' || c == '}' || c == ']') {
+                /* literal in PCRE2 when not a quantifier */
+            } else {
+                lp->fail = true;
+                break;
+            }
+        }
+        const char *lit = lp->p + lp->i;
+        size_t litlen = 1;
+        if (c == '\\') {
+            if (lp->i + 1 >= lp->len) {
+                lp->fail = true;
+                break;
+            }
+            unsigned char e = (unsigned char)lp->p[lp->i + 1];
+            if (e == 'b' || e == 'B' || e == 'A' || e == 'z' || e == 'Z' || e == 'G') {
+                lp->i += 2;
+                continue;
+            }
+            if (strchr("dDwWsShHvVRXN", e)) {
+                lp->i += 2;
+                flush_run(lp, &run, &best);
+                take_quantifier(lp);
+                continue;
+            }
+            if (candor__is_alnum(e) || e >= 0x80) {
+                lp->fail = true;   /* \x, \p, \Q, backreferences ... */
+                break;
+            }
+            lit = lp->p + lp->i + 1;
+            lp->i += 2;
+        } else if (c >= 0x80) {
+            uint32_t cp;
+            litlen = candor__utf8_decode(lp->p + lp->i, lp->len - lp->i, &cp);
+            lp->i += litlen;
+        } else {
+            lp->i++;
+        }
+        int q = take_quantifier(lp);
+        if (q == 2) {
+            flush_run(lp, &run, &best);
+        } else {
+            candor__buf_append(&run, lit, litlen);
+            if (q == 1)
+                flush_run(lp, &run, &best);
+        }
+    }
+    flush_run(lp, &run, &best);
+    if (run.oom)
+        lp->fail = true;
+    candor__buf_free(&run);
+    return best;
+}
+
+static struct litset parse_alt(struct lparse *lp)
+{
+    struct litset all = { true, NULL, 0 };
+    for (;;) {
+        struct litset s = parse_seq(lp);
+        if (lp->fail || !s.ok) {
+            litset_free(&s);
+            all.ok = false;
+        }
+        if (all.ok) {
+            for (size_t i = 0; i < s.n; i++)
+                if (!litset_add(&all, s.v[i], strlen(s.v[i])))
+                    lp->fail = true;
+            if (all.n > MAX_LITERALS_PER_RULE)
+                all.ok = false;
+        }
+        litset_free(&s);
+        if (lp->fail || lp->i >= lp->len || lp->p[lp->i] != '|')
+            break;
+        lp->i++;
+    }
+    if (!all.ok || lp->fail)
+        litset_free(&all), all.ok = false;
+    return all;
+}
+
+bool candor__rules_literals(const char *pattern, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    struct lparse lp = { pattern, 0, strlen(pattern), false, 0 };
+    struct litset s = parse_alt(&lp);
+    if (lp.fail || !s.ok || lp.i != lp.len || litset_minlen(&s) < MIN_LITERAL_BYTES) {
+        litset_free(&s);
+        return true;
+    }
+    *out = s.v;
+    *n = s.n;
+    return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Aho-Corasick automaton                                               */
+/* ------------------------------------------------------------------ */
+
+static candor_status_t ac_build(struct candor_rules *r)
+{
+    memset(r->cls, 0, sizeof r->cls);
+    r->n_cls = 1;
+    size_t total = 1;
+    for (size_t i = 0; i < r->n_lits; i++)
+        for (const unsigned char *s = (const unsigned char *)r->lits[i]; *s; s++) {
+            if (!r->cls[*s])
+                r->cls[*s] = (uint8_t)r->n_cls++;
+            total++;
+        }
+    /* ASCII upper-case bytes share their lower-case class (the text is
+     * folded already, but a case-sensitive field costs nothing this way). */
+    for (int c = 'A'; c <= 'Z'; c++)
+        r->cls[c] = r->cls[c + 32];
+    size_t K = r->n_cls;
+    r->delta = malloc(total * K * sizeof *r->delta);
+    r->out = malloc(total * sizeof *r->out);
+    r->dict = calloc(total, sizeof *r->dict);
+    int32_t *fail = calloc(total, sizeof *fail);
+    int32_t *queue = malloc(total * sizeof *queue);
+    if (!r->delta || !r->out || !r->dict || !fail || !queue) {
+        free(fail);
+        free(queue);
+        return candor__fail(CANDOR_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < total * K; i++)
+        r->delta[i] = -1;
+    for (size_t i = 0; i < total; i++)
+        r->out[i] = -1;
+    size_t ns = 1;
+    for (size_t i = 0; i < r->n_lits; i++) {
+        int32_t s = 0;
+        for (const unsigned char *p = (const unsigned char *)r->lits[i]; *p; p++) {
+            int32_t *t = &r->delta[(size_t)s * K + r->cls[*p]];
+            if (*t < 0)
+                *t = (int32_t)ns++;
+            s = *t;
+        }
+        r->out[s] = (int32_t)i;
+    }
+    r->n_states = ns;
+    /* BFS: complete the transitions, failure and dictionary links. */
+    size_t qh = 0, qt = 0;
+    for (size_t k = 0; k < K; k++) {
+        int32_t t = r->delta[k];
+        if (t < 0) {
+            r->delta[k] = 0;
+        } else {
+            fail[t] = 0;
+            queue[qt++] = t;
+        }
+    }
+    while (qh < qt) {
+        int32_t s = queue[qh++];
+        int32_t f = fail[s];
+        r->dict[s] = r->out[f] >= 0 ? f : r->dict[f];
+        for (size_t k = 0; k < K; k++) {
+            int32_t *t = &r->delta[(size_t)s * K + k];
+            if (*t < 0) {
+                *t = r->delta[(size_t)f * K + k];
+            } else {
+                fail[*t] = r->delta[(size_t)f * K + k];
+                queue[qt++] = *t;
+            }
+        }
+    }
+    free(fail);
+    free(queue);
+    return CANDOR_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Loading                                                             */
+/* ------------------------------------------------------------------ */
+
+void *candor__rules_compile(const char *pattern, bool caseless)
+{
+    int err;
+    PCRE2_SIZE off;
+    uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C | PCRE2_MATCH_INVALID_UTF;
+    if (caseless)
+        opts |= PCRE2_CASELESS;
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts,
+                                     &err, &off, NULL);
+    if (!code) {
+        PCRE2_UCHAR buf[160];
+        pcre2_get_error_message(err, buf, sizeof buf);
+        candor__fail(CANDOR_ECONFIG, "bad pattern at offset %zu: %s", (size_t)off, (char *)buf);
+        return NULL;
+    }
+    /* JIT when the platform has it; the interpreter otherwise (same limits). */
+    (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+    return code;
+}
+
+static void rules_free(struct candor_rules *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->v[i].id);
+        free(r->v[i].effect);
+        free(r->v[i].header);
+        pcre2_code_free(r->v[i].code);
+    }
+    free(r->v);
+    for (size_t i = 0; i < r->n_lits; i++) {
+        free(r->lits[i]);
+        free(r->lit_rules[i]);
+    }
+    free(r->lits);
+    free(r->lit_rules);
+    free(r->lit_nrules);
+    free(r->delta);
+    free(r->out);
+    free(r->dict);
+    for (int f = 0; f < F_COUNT; f++)
+        free(r->always[f]);
+    free(r);
+}
+
+void candor__rules_free(struct candor_rules *rules) { rules_free(rules); }
+
+static bool push_index(size_t **v, size_t *n, size_t x)
+{
+    size_t *nv = realloc(*v, (*n + 1) * sizeof *nv);
+    if (!nv)
+        return false;
+    nv[(*n)++] = x;
+    *v = nv;
+    return true;
+}
+
+static candor_status_t add_literal(struct candor_rules *r, const char *lit, size_t rule)
+{
+    size_t i;
+    for (i = 0; i < r->n_lits; i++)
+        if (strcmp(r->lits[i], lit) == 0)
+            break;
+    if (i == r->n_lits) {
+        char **nl = realloc(r->lits, (r->n_lits + 1) * sizeof *nl);
+        if (!nl)
+            return candor__fail(CANDOR_ENOMEM, "out of memory");
+        r->lits = nl;
+        size_t **nr = realloc(r->lit_rules, (r->n_lits + 1) * sizeof *nr);
+        if (!nr)
+            return candor__fail(CANDOR_ENOMEM, "out of memory");
+        r->lit_rules = nr;
+        size_t *nn = realloc(r->lit_nrules, (r->n_lits + 1) * sizeof *nn);
+        if (!nn)
+            return candor__fail(CANDOR_ENOMEM, "out of memory");
+        r->lit_nrules = nn;
+        r->lits[i] = candor__strdup(lit);
+        r->lit_rules[i] = NULL;
+        r->lit_nrules[i] = 0;
+        if (!r->lits[i])
+            return candor__fail(CANDOR_ENOMEM, "out of memory");
+        r->n_lits++;
+    }
+    if (r->lit_nrules[i] && r->lit_rules[i][r->lit_nrules[i] - 1] == rule)
+        return CANDOR_OK;
+    if (!push_index(&r->lit_rules[i], &r->lit_nrules[i], rule))
+        return candor__fail(CANDOR_ENOMEM, "out of memory");
+    return CANDOR_OK;
+}
+
+/* A short adversarial probe: a pattern that exhausts the match limit on
+ * it (catastrophic backtracking) is refused rather than merely bounded. */
+static bool probe_ok(pcre2_code *code, pcre2_match_context *mc)
+{
+    static const char *const probes[] = {
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!",
+        "a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a!",
+        "1111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111x",
+    };
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    if (!md)
+        return true;
+    bool ok = true;
+    for (size_t i = 0; ok && i < sizeof probes / sizeof probes[0]; i++) {
+        int rc = pcre2_match(code, (PCRE2_SPTR)probes[i], strlen(probes[i]), 0, 0, md, mc);
+        if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+            rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT)
+            ok = false;
+    }
+    pcre2_match_data_free(md);
+    return ok;
+}
+
+static candor_status_t load_rule(struct candor_ctx *ctx, struct candor_rules *r, xmlNodePtr node,
+                                 pcre2_match_context *mc)
+{
+    const char *file = ctx->config_path;
+    struct rule *ru = &r->v[r->n];
+    memset(ru, 0, sizeof *ru);
+    ru->intent = ru->urgency = ru->sentiment = ru->churn = -1;
+    r->n++;
+
+    char *v = candor__config_attr(node, "id");
+    if (v) {
+        ru->id = v;
+    } else {
+        struct candor_buf b = CANDOR_BUF_INIT;
+        candor__buf_printf(&b, "line %ld", (long)xmlGetLineNo(node));
+        ru->id = candor__buf_steal(&b);
+    }
+    if (!ru->id)
+        return candor__fail(CANDOR_ENOMEM, "out of memory");
+
+    v = candor__config_attr(node, "field");
+    if (!v || strcmp(v, "new_text") == 0) {
+        ru->field = F_NEW_TEXT;
+    } else if (strcmp(v, "subject") == 0) {
+        ru->field = F_SUBJECT;
+    } else if (strcmp(v, "text") == 0) {
+        ru->field = F_TEXT;
+    } else if (strncmp(v, "header:", 7) == 0 && v[7]) {
+        ru->field = F_HEADER;
+        ru->header = candor__strdup(v + 7);
+    } else {
+        candor_status_t st = candor__config_fail(file, node,
+                "rule %s: field \"%.40s\" is not subject, new_text, text or header:NAME", ru->id, v);
+        free(v);
+        return st;
+    }
+    free(v);
+    r->has_field[ru->field] = true;
+
+    if (!candor__config_attr_double(node, "weight", 1.0, &ru->weight, file))
+        return CANDOR_ECONFIG;
+    if (ru->weight < -100 || ru->weight > 100)
+        return candor__config_fail(file, node, "rule %s: weight must be within -100..100", ru->id);
+
+    struct { const char *attr; const char *const *names; size_t n; int *dst; } targets[] = {
+        { "intent", candor__intent_names, CANDOR_N_INTENTS, &ru->intent },
+        { "urgency", candor__urgency_names, CANDOR_N_URGENCY, &ru->urgency },
+        { "sentiment", candor__sentiment_names, CANDOR_N_SENTIMENT, &ru->sentiment },
+    };
+    struct candor_buf eff = CANDOR_BUF_INIT;
+    for (size_t t = 0; t < 3; t++) {
+        v = candor__config_attr(node, targets[t].attr);
+        if (!v)
+            continue;
+        *targets[t].dst = candor__name_index(targets[t].names, targets[t].n, v);
+        if (*targets[t].dst < 0) {
+            candor_status_t st = candor__config_fail(file, node, "rule %s: unknown %s \"%.40s\"",
+                                                     ru->id, targets[t].attr, v);
+            free(v);
+            candor__buf_free(&eff);
+            return st;
+        }
+        candor__buf_printf(&eff, "%s%s=%s", eff.len ? " " : "", targets[t].attr, v);
+        free(v);
+    }
+    v = candor__config_attr(node, "churn");
+    if (v) {
+        if (strcmp(v, "true") != 0) {
+            free(v);
+            candor__buf_free(&eff);
+            return candor__config_fail(file, node, "rule %s: churn must be \"true\"", ru->id);
+        }
+        ru->churn = 1;
+        candor__buf_printf(&eff, "%schurn", eff.len ? " " : "");
+        free(v);
+    }
+    if (eff.len == 0) {
+        candor__buf_free(&eff);
+        return candor__config_fail(file, node,
+                "rule %s: needs at least one of intent, urgency, sentiment, churn", ru->id);
+    }
+    candor__buf_printf(&eff, " %+g", ru->weight);
+    ru->effect = candor__buf_steal(&eff);
+    if (!ru->effect)
+        return candor__fail(CANDOR_ENOMEM, "out of memory");
+
+    bool caseless = true;
+    v = candor__config_attr(node, "case");
+    if (v) {
+        caseless = strcmp(v, "sensitive") != 0;
+        free(v);
+    }
+    char *pat = candor__config_text(node);
+    if (!pat || !*pat) {
+        free(pat);
+        return candor__config_fail(file, node, "rule %s: empty pattern", ru->id);
+    }
+    if (strlen(pat) > MAX_PATTERN_BYTES) {
+        free(pat);
+        return candor__config_fail(file, node, "rule %s: pattern longer than %u bytes",
+                                   ru->id, MAX_PATTERN_BYTES);
+    }
+    ru->code = candor__rules_compile(pat, caseless);
+    if (!ru->code) {
+        char why[300];
+        snprintf(why, sizeof why, "%s", candor_errmsg());
+        free(pat);
+        return candor__config_fail(file, node, "rule %s: %s", ru->id, why);
+    }
+    if (!probe_ok(ru->code, mc)) {
+        free(pat);
+        return candor__config_fail(file, node,
+                "rule %s: pattern backtracks catastrophically (hits the match limit on a short probe)",
+                ru->id);
+    }
+    char **lits = NULL;
+    size_t nl = 0;
+    candor__rules_literals(pat, &lits, &nl);
+    free(pat);
+    candor_status_t st = CANDOR_OK;
+    size_t idx = r->n - 1;
+    for (size_t i = 0; i < nl; i++) {
+        if (st == CANDOR_OK)
+            st = add_literal(r, lits[i], idx);
+        free(lits[i]);
+    }
+    free(lits);
+    if (st != CANDOR_OK)
+        return st;
+    ru->prefiltered = nl > 0 && ru->field != F_HEADER;
+    if (!ru->prefiltered && !push_index(&r->always[ru->field], &r->n_always[ru->field], idx))
+        return candor__fail(CANDOR_ENOMEM, "out of memory");
+    return CANDOR_OK;
+}
+
+candor_status_t candor__rules_load(struct candor_ctx *ctx, struct _xmlNode *section)
+{
+    struct candor_rules *r = calloc(1, sizeof *r);
+    if (!r)
+        return candor__fail(CANDOR_ENOMEM, "out of memory");
+    ctx->rules = r;
+    const char *file = ctx->config_path;
+    double d;
+    if (!candor__config_attr_double(section, "max-match-bytes", DEFAULT_MAX_MATCH_BYTES, &d, file))
+        return CANDOR_ECONFIG;
+    if (d < 64 || d > 16 * 1024 * 1024)
+        return candor__config_fail(file, section, "max-match-bytes must be within 64..16777216");
+    r->max_match_bytes = (size_t)d;
+    if (!candor__config_attr_double(section, "match-limit", DEFAULT_MATCH_LIMIT, &d, file))
+        return CANDOR_ECONFIG;
+    if (d < 100 || d > 100000000)
+        return candor__config_fail(file, section, "match-limit must be within 100..100000000");
+    r->match_limit = (uint32_t)d;
+    if (!candor__config_attr_double(section, "depth-limit", DEFAULT_DEPTH_LIMIT, &d, file))
+        return CANDOR_ECONFIG;
+    if (d < 10 || d > 1000000)
+        return candor__config_fail(file, section, "depth-limit must be within 10..1000000");
+    r->depth_limit = (uint32_t)d;
+
+    size_t count = 0;
+    for (xmlNodePtr n = candor__config_child(section, "rule"); n; n = candor__config_next(n))
+        count++;
+    r->v = calloc(count ? count : 1, sizeof *r->v);
+    pcre2_match_context *mc = pcre2_match_context_create(NULL);
+    if (!r->v || !mc) {
+        pcre2_match_context_free(mc);
+        return candor__fail(CANDOR_ENOMEM, "out of memory");
+    }
+    pcre2_set_match_limit(mc, r->match_limit);
+    pcre2_set_depth_limit(mc, r->depth_limit);
+    candor_status_t st = CANDOR_OK;
+    for (xmlNodePtr n = candor__config_child(section, "rule"); n && st == CANDOR_OK;
+         n = candor__config_next(n))
+        st = load_rule(ctx, r, n, mc);
+    pcre2_match_context_free(mc);
+    if (st == CANDOR_OK)
+        st = ac_build(r);
+    return st;
+}
+
+size_t candor__rules_count(const struct candor_ctx *ctx)
+{
+    return ctx && ctx->rules ? ctx->rules->n : 0;
+}
+
+const char *candor__rule_id(const struct candor_ctx *ctx, size_t i)
+{
+    return i < candor__rules_count(ctx) ? ctx->rules->v[i].id : NULL;
+}
+
+const char *candor__rule_effect(const struct candor_ctx *ctx, size_t i)
+{
+    return i < candor__rules_count(ctx) ? ctx->rules->v[i].effect : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Matching                                                            */
+/* ------------------------------------------------------------------ */
+
+void candor__rule_scores_free(struct candor_rule_scores *s)
+{
+    if (!s)
+        return;
+    free(s->hits);
+    s->hits = NULL;
+    s->n_hits = s->cap_hits = 0;
+}
+
+/* LEN cut to at most MAX bytes, at a UTF-8 character boundary. */
+static size_t bounded(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+struct run {
+    const struct candor_rules *r;
+    pcre2_match_data *md;
+    pcre2_match_context *mc;
+    uint8_t *cand;             /* per rule: may match */
+    uint8_t *lit_seen;
+    bool explain;
+    struct candor_rule_scores *out;
+};
+
+static candor_status_t add_hit(struct run *x, size_t i)
+{
+    const struct rule *ru = &x->r->v[i];
+    struct candor_rule_scores *o = x->out;
+    if (ru->intent >= 0)
+        o->intent[ru->intent] += ru->weight;
+    if (ru->urgency >= 0)
+        o->urgency[ru->urgency] += ru->weight;
+    if (ru->sentiment >= 0)
+        o->sentiment[ru->sentiment] += ru->weight;
+    if (ru->churn > 0)
+        o->churn += ru->weight;
+    if (x->explain) {
+        if (o->n_hits == o->cap_hits) {
+            size_t nc = o->cap_hits ? o->cap_hits * 2 : 16;
+            size_t *nv = realloc(o->hits, nc * sizeof *nv);
+            if (!nv)
+                return candor__fail(CANDOR_ENOMEM, "out of memory");
+            o->hits = nv;
+            o->cap_hits = nc;
+        }
+        o->hits[o->n_hits++] = i;
+    }
+    return CANDOR_OK;
+}
+
+static candor_status_t run_rule(struct run *x, size_t i, const char *s, size_t len)
+{
+    x->out->n_run++;
+    int rc = pcre2_match(x->r->v[i].code, (PCRE2_SPTR)s, len, 0, 0, x->md, x->mc);
+    if (rc >= 0)
+        return add_hit(x, i);
+    if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+        rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        x->out->n_limited++;
+    return CANDOR_OK;
+}
+
+/* One prefilter pass over FOLDED, then the candidate rules of FIELD on S. */
+static candor_status_t run_field(struct run *x, enum field f, const char *s, const char *folded)
+{
+    const struct candor_rules *r = x->r;
+    if (!r->has_field[f])
+        return CANDOR_OK;
+    if (!s)
+        s = "";
+    size_t len = bounded(s, strlen(s), r->max_match_bytes);
+    char *own = NULL;
+    if (!folded) {
+        own = candor__utf8_fold(s, len);
+        if (!own)
+            return candor__fail(CANDOR_ENOMEM, "out of memory");
+        folded = own;
+    }
+    size_t flen = strlen(folded);
+    if (flen > r->max_match_bytes + r->max_match_bytes / 4)
+        flen = r->max_match_bytes + r->max_match_bytes / 4;
+    memset(x->lit_seen, 0, r->n_lits);
+    size_t K = r->n_cls;
+    int32_t st = 0;
+    const unsigned char *p = (const unsigned char *)folded;
+    for (size_t j = 0; j < flen; j++) {
+        st = r->delta[(size_t)st * K + r->cls[p[j]]];
+        for (int32_t t = r->out[st] >= 0 ? st : r->dict[st]; t > 0; t = r->dict[t]) {
+            int32_t l = r->out[t];
+            if (x->lit_seen[l])
+                continue;
+            x->lit_seen[l] = 1;
+            for (size_t k = 0; k < r->lit_nrules[l]; k++)
+                x->cand[r->lit_rules[l][k]] = 1;
+        }
+    }
+    free(own);
+    candor_status_t rc = CANDOR_OK;
+    /* Rules in configuration order, so explain lists them that way. */
+    size_t ai = 0;
+    for (size_t i = 0; i < r->n && rc == CANDOR_OK; i++) {
+        const struct rule *ru = &r->v[i];
+        if (ru->field != f)
+            continue;
+        bool go = false;
+        if (ru->prefiltered) {
+            go = x->cand[i];
+        } else if (ai < r->n_always[f] && r->always[f][ai] == i) {
+            go = true;
+            ai++;
+        }
+        if (go)
+            rc = run_rule(x, i, s, len);
+    }
+    return rc;
+}
+
+candor_status_t candor__rules_apply(const struct candor_ctx *ctx, const struct candor_rule_input *in,
+                                    bool explain, struct candor_rule_scores *out)
+{
+    const struct candor_rules *r = ctx ? ctx->rules : NULL;
+    if (!r || r->n == 0)
+        return CANDOR_OK;
+    struct run x = { r, NULL, NULL, NULL, NULL, explain, out };
+    x.md = pcre2_match_data_create(1, NULL);
+    x.mc = pcre2_match_context_create(NULL);
+    x.cand = calloc(r->n + r->n_lits + 1, 1);
+    candor_status_t st = CANDOR_OK;
+    if (!x.md || !x.mc || !x.cand) {
+        st = candor__fail(CANDOR_ENOMEM, "out of memory");
+        goto done;
+    }
+    x.lit_seen = x.cand + r->n;
+    pcre2_set_match_limit(x.mc, r->match_limit);
+    pcre2_set_depth_limit(x.mc, r->depth_limit);
+
+    st = run_field(&x, F_SUBJECT, in->subject, in->folded_subject);
+    if (st == CANDOR_OK)
+        st = run_field(&x, F_NEW_TEXT, in->new_text, in->folded_new_text);
+    if (st == CANDOR_OK)
+        st = run_field(&x, F_TEXT, in->text, in->folded_text);
+    for (size_t i = 0; st == CANDOR_OK && in->msg && r->has_field[F_HEADER] && i < r->n; i++) {
+        const struct rule *ru = &r->v[i];
+        if (ru->field != F_HEADER)
+            continue;
+        for (size_t k = 0; k < MAX_HEADER_VALUES; k++) {
+            const char *hv = candor__message_header(in->msg, ru->header, k);
+            if (!hv)
+                break;
+            x.out->n_run++;
+            int rc = pcre2_match(ru->code, (PCRE2_SPTR)hv, bounded(hv, strlen(hv), r->max_match_bytes),
+                                 0, 0, x.md, x.mc);
+            if (rc >= 0) {
+                st = add_hit(&x, i);
+                break;
+            }
+        }
+    }
+done:
+    pcre2_match_data_free(x.md);
+    pcre2_match_context_free(x.mc);
+    free(x.cand);
+    return st;
+}
