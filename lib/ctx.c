@@ -109,8 +109,12 @@ static candor_status_t load_limits(struct candor_ctx *ctx, xmlNodePtr node,
         double d;
         if (!candor__config_attr_double(node, map[i].name, -1, &d, ctx->config_path))
             return CANDOR_ECONFIG;
-        if (d >= 1)
+        /* (double)SIZE_MAX rounds up to 2^64: "<" keeps the cast defined */
+        if (d >= 1 && d < (double)SIZE_MAX)
             *(size_t *)((char *)l + map[i].off) = (size_t)d;
+        else if (d >= 1)
+            return candor__config_fail(ctx->config_path, node, "%s is too large",
+                                       map[i].name);
         else if (d != -1)
             return candor__config_fail(ctx->config_path, node, "%s must be at least 1",
                                        map[i].name);

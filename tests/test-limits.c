@@ -365,12 +365,42 @@ static void test_config_size(void)
     rmdir(dir);
 }
 
+/* A <limits> value that does not fit a size_t is a config error, not a
+ * wrapped or undefined conversion (fuzz-config found the UBSan case);
+ * 0 and negative values are refused too. */
+static void test_config_limit_values(void)
+{
+    static const char *const bad[] = { "0", "-5", "18446744073709551616000", "1e30", "x" };
+    const char *dir = test_tmpdir();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+    char path[512];
+    snprintf(path, sizeof path, "%s/limits.xml", dir);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        FILE *f = fopen(path, "w");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        fprintf(f, "<candor version=\"1\">\n<limits max-headers=\"%s\"/>\n</candor>\n", bad[i]);
+        fclose(f);
+        candor_ctx_options_t o = CANDOR_CTX_OPTIONS_INIT;
+        o.config_path = path;
+        struct candor_ctx *c = NULL;
+        candor_status_t st = candor_ctx_new(&c, &o);
+        if (st != CANDOR_ECONFIG)
+            fprintf(stderr, "max-headers=\"%s\": status %d\n", bad[i], st);
+        CU_ASSERT_EQUAL(st, CANDOR_ECONFIG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(candor_errmsg(), "limits.xml:2:"));
+        candor_ctx_free(c);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 static const struct test_case cases[] = {
     { "named defaults, options and config attributes", test_named_defaults_and_options },
     { "each limit is hit", test_each_limit_is_hit },
     { "parse_file checks the size first", test_parse_file_size },
     { "HTML nesting depth (converter)", test_html_depth_direct },
     { "configuration size", test_config_size },
+    { "config limit values out of range", test_config_limit_values },
     { NULL, NULL }
 };
 
