@@ -3,9 +3,13 @@
  * model, attributes, entities, the auto-reply decision without a store),
  * then render the `candor triage` JSON and the X-Candor-* header block,
  * which must be free of CR/LF injection: every line is "X-Candor-...: "
- * and nothing from the message may add a line.
+ * and nothing from the message may add a line. The auto-reply decision is
+ * also asked directly: when it says "ok", the address the acknowledgement
+ * would go to must be a bare local@domain (no space, control byte, angle
+ * bracket or comma: it becomes a To: field and a sendmail argument).
  */
 #include "fuzz-common.h"
+#include "autoreply.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -30,6 +34,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     candor_envelope_t env = CANDOR_ENVELOPE_INIT;
     env.now = 1790000000;   /* fixed, so a crash reproduces */
+    char *rcpt = NULL;
+    const char *reason = candor__autoreply_decide(ctx, msg, NULL, &env, &rcpt);
+    FUZZ_CHECK(reason != NULL, "a decision without a store always has a reason");
+    if (strcmp(reason, "ok") == 0) {
+        FUZZ_CHECK(rcpt && strchr(rcpt, '@'), "ok has a recipient");
+        for (const unsigned char *p = (const unsigned char *)rcpt; *p; p++)
+            FUZZ_CHECK(*p > ' ' && *p != 0x7f && *p != '<' && *p != '>' && *p != ',',
+                       "the recipient is a bare address");
+    }
+    free(rcpt);
     struct candor_result *res = NULL;
     if (candor_triage(&res, ctx, msg, NULL, &env, CANDOR_TRIAGE_EXPLAIN) == CANDOR_OK) {
         fuzz_check_utf8(candor_result_intent(res), "intent is UTF-8");
