@@ -65,12 +65,12 @@ static const char *const kind_names[K_COUNT] = {
 enum list {
     L_STOCK, L_GENERIC_GREETING, L_GREETING, L_CLOSING, L_TEAM, L_DEFLECT, L_APOLOGY,
     L_ACKNOWLEDGE, L_PROBLEM, L_REQUEST, L_ACTION, L_NONACTION, L_FUTURE, L_TIME,
-    L_GENERIC_WORD, L_COUNT
+    L_GENERIC_WORD, L_CONDITION, L_ANSWER, L_QUANTITY, L_COUNT
 };
 static const char *const list_names[L_COUNT] = {
     "stock", "generic-greeting", "greeting", "closing", "team", "deflect", "apology",
     "acknowledge", "problem", "request", "action", "nonaction", "future", "time",
-    "generic-word",
+    "generic-word", "condition", "answer", "quantity",
 };
 
 /* A phrase: folded tokens. "*" alone is a gap of 0..3 words, "x*" a
@@ -101,6 +101,8 @@ struct candor_canned_conf {
     int64_t repeat_window;
     int repeat_count;
     double cover;                    /* an ask is addressed when this share of its words is */
+    double overlap;                  /* below this share of the customer's words nothing is engaged */
+    double tpl_unresponsive;         /* a reply this much template answers no one */
     struct plist lists[L_COUNT];
 };
 
@@ -141,7 +143,7 @@ static bool phrase_parse(struct phrase *p, const char *text)
             e++;
         /* a configured word may hold punctuation ("sir/madam", "don't"):
          * split it as the text splitter would, keeping * and # markers */
-        if ((e - s == 1 && (*s == '*' || *s == '#' || *s == '?' || *s == '^'))) {
+        if ((e - s == 1 && (*s == '*' || *s == '#' || *s == '?' || *s == '^' || *s == '$'))) {
             p->tok[p->n++] = candor__strndup(s, 1);
         } else {
             bool pre = *s == '*', post = e[-1] == '*';
@@ -209,7 +211,9 @@ candor_status_t candor__canned_load(struct candor_ctx *ctx, struct _xmlNode *sec
     c->footer_min_replies = 5;
     c->repeat_window = 12 * 3600;
     c->repeat_count = 3;
-    c->cover = 0.34;
+    c->cover = 0.25;
+    c->overlap = 0.2;
+    c->tpl_unresponsive = 0.6;
     const char *file = ctx->config_path ? ctx->config_path : "config";
     candor_status_t st = CANDOR_OK;
     for (xmlNodePtr n = section ? section->children : NULL; n && st == CANDOR_OK; n = n->next) {
@@ -257,7 +261,8 @@ candor_status_t candor__canned_load(struct candor_ctx *ctx, struct _xmlNode *sec
             c->repeat_window = (int64_t)win;
             c->repeat_count = (int)cnt;
         } else if (strcmp(name, "responsive") == 0) {
-            if (!attr_num(n, "cover", &c->cover, file))
+            if (!attr_num(n, "cover", &c->cover, file) || !attr_num(n, "overlap", &c->overlap, file)
+                || !attr_num(n, "template", &c->tpl_unresponsive, file))
                 st = CANDOR_ECONFIG;
         } else {
             int l;
@@ -530,6 +535,18 @@ static bool phrase_at_from(const struct phrase *p, size_t pi, const struct cando
             if (phrase_at_from(p, pi + 1, w, i + gap, w_from, to, end))
                 return true;
         return false;
+    }
+    if (strcmp(p->tok[pi], "$") == 0) {  /* the previous word closes a clause */
+        if (i == to)
+            return phrase_at_from(p, pi + 1, w, i, w_from, to, end);
+        if (i == 0 || !w->src)
+            return false;
+        size_t k = w->v[i - 1].off + w->v[i - 1].len;
+        while (k < w->src_len && (w->src[k] == ' ' || w->src[k] == '\t'))
+            k++;
+        if (k >= w->src_len || !strchr(",.-!:;\n", w->src[k]) || w->src[k] == '\0')
+            return false;
+        return phrase_at_from(p, pi + 1, w, i, w_from, to, end);
     }
     if (strcmp(p->tok[pi], "^") == 0)   /* only at the start of the span */
         return i == w_from && phrase_at_from(p, pi + 1, w, i, w_from, to, end);
@@ -807,7 +824,7 @@ static bool name_like(const char *s, size_t len)
     if (!len || len > 60)
         return false;
     char last = s[len - 1];
-    if (last == '.' || last == '?' || last == '!' || last == ':' || last == ';')
+    if (last == '.' || last == '?' || last == '!' || last == ':' || last == ';' || last == ',')
         return false;
     uint32_t cp;
     candor__utf8_decode(s, len, &cp);
@@ -818,6 +835,15 @@ static bool name_like(const char *s, size_t len)
         if (s[i] == ' ')
             words++;
     return words <= 5;
+}
+
+/* A "." at I ends a greeting only after three words ("Hi Mr. Aldana," is one). */
+static bool dot_ok(const char *s, size_t i)
+{
+    size_t words = 1;
+    for (size_t k = 0; k < i; k++)
+        words += s[k] == ' ';
+    return words >= 3;
 }
 
 static void split_parts(const struct candor_canned_conf *c, const char *text, struct parts *p)
@@ -848,7 +874,7 @@ static void split_parts(const struct candor_canned_conf *c, const char *text, st
             for (size_t i = 0; i < len; i++) {
                 if (s[i] == ',' || s[i] == '!' || s[i] == ':'
                     || (s[i] == '-' && i > 0 && s[i - 1] == ' ')
-                    || (s[i] == '.' && i + 1 < len && s[i + 1] == ' ')) {
+                    || (s[i] == '.' && i + 1 < len && s[i + 1] == ' ' && dot_ok(s, i))) {
                     cut = i + 1;
                     break;
                 }
@@ -873,8 +899,9 @@ static void split_parts(const struct candor_canned_conf *c, const char *text, st
     }
     if (sig == n) {
         int paras = 0;
-        for (size_t i = n; i > body_from && paras < 3; i--) {
-            bool para_start = i - 1 == body_from || line_blank(&v[i - 2]);
+        size_t lowest = body_skip ? first + 1 : body_from;
+        for (size_t i = n; i > lowest && paras < 3; i--) {
+            bool para_start = i - 1 == lowest || line_blank(&v[i - 2]);
             if (line_blank(&v[i - 1]))
                 continue;
             if (!para_start)
@@ -1146,10 +1173,11 @@ struct analysis {
     const char *lang_orig, *lang_reply;
     /* the reply */
     size_t body_words;
-    bool apology, acknowledge, action, commitment, pointer;
+    bool apology, acknowledge, action, commitment, pointer, answer;
     char pointer_text[200];
     char action_text[200];
     size_t concrete;                 /* numbers, dates, times new to the reply */
+    double overlap;                  /* share of the customer's content words used */
 };
 
 /* Is word I a URL/domain piece or phone number in T? */
@@ -1190,6 +1218,39 @@ static bool pointer_word(const struct text *t, size_t i)
     return false;
 }
 
+/* Count the content words of CUST in [A, B) (not stop words, generic
+ * words or names) and how many the reply uses (stems RS, numbers RKEYS). */
+static void count_words(const struct candor_canned_conf *c, const struct text *cust, size_t a,
+                        size_t b, const struct candor_strv *skip, const struct stems *rs,
+                        const struct candor_strv *rkeys, size_t *words, size_t *hits)
+{
+    for (size_t i = a; i < b; i++) {
+        const char *f = candor__word_fold(&cust->w, i);
+        if (cust->w.v[i].flen < 3 || candor__fp_stopword(f))
+            continue;
+        bool generic = false;
+        /* generic words ("please", "know", "order") carry no ask */
+        for (size_t g = 0; g < c->lists[L_GENERIC_WORD].n && !generic; g++)
+            generic = c->lists[L_GENERIC_WORD].v[g].n == 1
+                      && tok_match(c->lists[L_GENERIC_WORD].v[g].tok[0], f, false);
+        for (size_t s2 = 0; skip && s2 < skip->n && !generic; s2++)
+            generic = strcmp(skip->v[s2], f) == 0;
+        if (generic)
+            continue;
+        (*words)++;
+        bool hit = false;
+        if (cust->w.v[i].digits) {
+            char key[64];
+            alnum_key(f, key, sizeof key);
+            for (size_t r = 0; r < rkeys->n && !hit; r++)
+                hit = strcmp(rkeys->v[r], key) == 0;
+        } else {
+            hit = stems_has(rs, stem_hash(f, cust->w.v[i].flen));
+        }
+        *hits += hit;
+    }
+}
+
 static void analyse(const struct candor_canned_conf *c, const struct text *cust,
                     const struct text *body, const struct candor_strv *skip, struct analysis *a)
 {
@@ -1207,6 +1268,13 @@ static void analyse(const struct candor_canned_conf *c, const struct text *cust,
         stems_add(&rs, stem_hash(f, body->w.v[i].flen));
     }
     a->body_words = body->w.n;
+    struct candor_strv ckeys = CANDOR_STRV_INIT;   /* the customer's numbers */
+    for (size_t i = 0; i < cust->w.n; i++)
+        if (cust->w.v[i].digits) {
+            char k[64];
+            alnum_key(candor__word_fold(&cust->w, i), k, sizeof k);
+            candor__strv_push(&ckeys, k);
+        }
 
     /* the customer's asks: questions and requests, and their words */
     struct sent *cs;
@@ -1248,48 +1316,25 @@ static void analyse(const struct candor_canned_conf *c, const struct text *cust,
         }
         if (!se->question && !req)
             continue;
-        /* content words of the ask */
+        /* content words of the ask; a short question ("Is that normal?")
+         * points back at the sentence before it */
         size_t words = 0, hits = 0;
-        for (size_t i = se->a; i < se->b; i++) {
-            const char *f = candor__word_fold(&cust->w, i);
-            if (cust->w.v[i].flen < 3 || candor__fp_stopword(f))
-                continue;
-            struct candor_words one = { 0 };
-            bool generic = false;
-            /* generic words ("please", "know", "order") carry no ask */
-            for (size_t g = 0; g < c->lists[L_GENERIC_WORD].n && !generic; g++)
-                generic = c->lists[L_GENERIC_WORD].v[g].n == 1
-                          && tok_match(c->lists[L_GENERIC_WORD].v[g].tok[0], f, false);
-            candor__words_free(&one);
-            if (generic)
-                continue;
-            bool skipw = false;
-            for (size_t s2 = 0; skip && s2 < skip->n; s2++)
-                skipw |= strcmp(skip->v[s2], f) == 0;
-            if (skipw)
-                continue;
-            words++;
-            bool hit;
-            if (cust->w.v[i].digits) {
-                char key[64];
-                alnum_key(f, key, sizeof key);
-                hit = false;
-                for (size_t r = 0; r < rkeys.n && !hit; r++)
-                    hit = strcmp(rkeys.v[r], key) == 0;
-            } else {
-                hit = stems_has(&rs, stem_hash(f, cust->w.v[i].flen));
-            }
-            hits += hit;
-        }
+        count_words(c, cust, se->a, se->b, skip, &rs, &rkeys, &words, &hits);
+        if (words < 3 && k > 0)
+            count_words(c, cust, cs[k - 1].a, cs[k - 1].b, skip, &rs, &rkeys, &words, &hits);
         if (!words)
             continue;
         a->asks++;
-        if ((double)hits / (double)words < c->cover) {
+        if (!hits || (double)hits / (double)words < c->cover) {
             a->asks_missed++;
             if (!a->missed_ask[0])
                 quote_words(a->missed_ask, sizeof a->missed_ask, cust, se->a, se->b);
         }
     }
+    /* overall: the share of all the customer's content words the reply uses */
+    size_t all_words = 0, all_hits = 0;
+    count_words(c, cust, 0, cust->w.n, skip, &rs, &rkeys, &all_words, &all_hits);
+    a->overlap = all_words ? (double)all_hits / (double)all_words : 0;
     free(cs);
 
     /* the reply: apology, acknowledgement, action, commitment, pointers */
@@ -1303,7 +1348,17 @@ static void analyse(const struct candor_canned_conf *c, const struct text *cust,
         if (plist_any(&c->lists[L_ACKNOWLEDGE], &body->w, se->a, se->b))
             a->acknowledge = true;
         bool nonaction = plist_any(&c->lists[L_NONACTION], &body->w, se->a, se->b);
-        if (!nonaction && plist_find(&c->lists[L_ACTION], &body->w, se->a, se->b, &at, &end) >= 0) {
+        /* an action inside a condition ("once it has been delivered",
+         * "if you have changed") is none */
+        bool act = false;
+        for (size_t from = se->a, guard = 0; !nonaction && !act && from < se->b && guard < 32; guard++) {
+            if (plist_find(&c->lists[L_ACTION], &body->w, from, se->b, &at, &end) < 0)
+                break;
+            size_t lo = at > se->a + 3 ? at - 3 : se->a;
+            act = !plist_any(&c->lists[L_CONDITION], &body->w, lo, at);
+            from = at + 1;
+        }
+        if (act) {
             if (!a->action)
                 quote_words(a->action_text, sizeof a->action_text, body, se->a, se->b);
             a->action = true;
@@ -1314,6 +1369,8 @@ static void analyse(const struct candor_canned_conf *c, const struct text *cust,
                 quote_words(a->action_text, sizeof a->action_text, body, se->a, se->b);
             a->commitment = true;
         }
+        if (plist_find(&c->lists[L_ANSWER], &body->w, se->a, se->b, &at, &end) >= 0 && at == se->a)
+            a->answer = true;
         bool ptr = plist_find(&c->lists[L_DEFLECT], &body->w, se->a, se->b, &at, &end) >= 0;
         for (size_t i = se->a; i < se->b && !ptr; i++)
             if (pointer_word(body, i)) {
@@ -1325,22 +1382,37 @@ static void analyse(const struct candor_canned_conf *c, const struct text *cust,
             a->pointer = true;
             quote_words(a->pointer_text, sizeof a->pointer_text, body, se->a, se->b);
         }
-        /* concrete facts new to the reply: numbers, times, dates */
+        /* concrete facts new to the reply: numbers, quantities, times,
+         * dates that the customer did not write (a template with the
+         * order number pasted in states nothing new) */
         for (size_t i = se->a; i < se->b; i++) {
             const char *f = candor__word_fold(&body->w, i);
-            if ((body->w.v[i].digits && !pointer_word(body, i)) || is_month_or_day(f))
+            bool num = body->w.v[i].digits && !pointer_word(body, i);
+            if (num) {
+                char key[64];
+                alnum_key(f, key, sizeof key);
+                for (size_t q = 0; q < ckeys.n && num; q++)
+                    num = strcmp(ckeys.v[q], key) != 0;
+            }
+            size_t qe;
+            bool qty = !num && (is_month_or_day(f)
+                                || (plist_find(&c->lists[L_QUANTITY], &body->w, i, i + 1, NULL, &qe) >= 0));
+            if (num || qty)
                 a->concrete++;
         }
     }
     free(rsent);
     free(rs.v);
     candor__strv_free(&rkeys);
+    candor__strv_free(&ckeys);
 }
 
 static candor_status_t check_template(const struct candor_canned_conf *c, struct candor_history *h,
                                       const char *body, const char *recipient, const char *domain,
-                                      const struct candor_strv *mask, struct candor_check *chk)
+                                      const struct candor_strv *mask, struct candor_check *chk,
+                                      double *share)
 {
+    *share = 0;
     /* paragraphs of the body */
     struct line *v;
     size_t n = split_lines(body, &v);
@@ -1391,6 +1463,8 @@ static candor_status_t check_template(const struct candor_canned_conf *c, struct
     free(v);
     if (st != CANDOR_OK)
         return st;
+    if (matched >= (size_t)c->tpl_body_tokens && total)
+        *share = (double)matched / (double)total;
     if (matched >= (size_t)c->tpl_body_tokens && total
         && (double)matched / (double)total >= c->tpl_share)
         add_finding(chk, c, K_TEMPLATE, c->weight[K_TEMPLATE],
@@ -1451,6 +1525,7 @@ candor_status_t candor__canned_check_db(struct candor_check **out, const struct 
     struct analysis a;
     memset(&a, 0, sizeof a);
     struct candor_history *h = NULL;
+    double template_share = 0;
     if (st == CANDOR_OK) {
         analyse(c, &cust, &body, &skip, &a);
         a.lang_orig = language(&cust);
@@ -1471,17 +1546,34 @@ candor_status_t candor__canned_check_db(struct candor_check **out, const struct 
                         (long long)(c->repeat_window / 3600));
 
         if (h && rp.body)
-            st = check_template(c, h, rp.body, recipient, domain, &mask, chk);
+            st = check_template(c, h, rp.body, recipient, domain, &mask, chk, &template_share);
     }
+#ifdef CANNED_DEBUG
+    fprintf(stderr, "DBG ov=%.2f asks=%zu missed=%zu specs=%zu smissed=%zu prob=%d req=%d words=%zu apol=%d ack=%d act=%d com=%d ptr=%d conc=%zu lang=%s/%s cname=%s signer=[%s] greet=[%s]\n",
+            a.overlap, a.asks, a.asks_missed, a.specifics, a.specifics_missed, a.problem, a.request, a.body_words,
+            a.apology, a.acknowledge, a.action, a.commitment, a.pointer, a.concrete,
+            a.lang_orig ? a.lang_orig : "-", a.lang_reply ? a.lang_reply : "-", cname ? cname : "-",
+            rp.signer ? rp.signer : "-", rp.greeting ? rp.greeting : "-");
+    fprintf(stderr, " ACT=%s PTR=%s MISSEDASK=%s\n", a.action_text, a.pointer_text, a.missed_ask);
+#endif
     if (st == CANDOR_OK) {
         /* unresponsive */
         bool other_lang = a.lang_orig && a.lang_reply && strcmp(a.lang_orig, a.lang_reply) != 0;
         bool empty = a.body_words < 3;
-        bool asks_missed = a.asks && (double)a.asks_missed / (double)a.asks > 0.5;
-        bool specs_missed = a.specifics >= 2 && a.specifics_missed * 3 >= a.specifics * 2;
-        bool answered = a.asks && a.asks_missed == 0;
-        bool unresp = empty || other_lang || (asks_missed && !answered)
-                      || (specs_missed && a.asks_missed > 0);
+        /* substance: the reply does or promises something, answers yes
+         * or no, or states facts (numbers, dates, quantities) of its own */
+        bool deed = a.action || a.commitment || a.answer;
+        bool substance = deed || a.concrete >= 2;
+        bool strong = deed && a.concrete >= 2;
+        /* engagement with what the customer wrote */
+        bool asks_missed = a.asks && a.asks_missed * 2 > a.asks;
+        bool specs_missed = a.specifics && a.specifics_missed * 3 >= a.specifics * 2;
+        bool nothing_engaged = a.asks_missed == a.asks && a.specifics_missed == a.specifics
+                               && (a.asks || a.specifics) && a.overlap < c->overlap;
+        /* a reply that is mostly a paste sent to others is not about this customer */
+        bool pasted = template_share >= c->tpl_unresponsive;
+        bool unresp = empty || other_lang || !substance || nothing_engaged || pasted
+                      || (asks_missed && specs_missed && !strong);
         if (empty)
             add_finding(chk, c, K_UNRESPONSIVE, c->weight[K_UNRESPONSIVE],
                         "the reply has no text of its own (empty, only quotation or only a signature)");
@@ -1557,7 +1649,7 @@ candor_status_t candor__canned_check_db(struct candor_check **out, const struct 
 
         bool unresponsive = candor__check_has(chk, "unresponsive");
         /* deflection: pointers elsewhere standing in for the answer */
-        if (a.pointer && (unresponsive || (!a.action && !a.commitment)))
+        if (a.pointer && unresponsive)
             add_finding(chk, c, K_DEFLECTION, c->weight[K_DEFLECTION],
                         "points elsewhere instead of answering: %s", a.pointer_text);
         /* no_empathy */

@@ -63,6 +63,8 @@ bool candor__words_split(struct candor_words *w, const char *text, size_t len, s
     bool in = false, digits = false, upper = false;
     if (len > UINT32_MAX)
         len = UINT32_MAX;
+    w->src = text;
+    w->src_len = len;
     while (i < len && w->n < max) {
         uint32_t cp;
         size_t k = candor__utf8_decode(text + i, len - i, &cp);

@@ -37,6 +37,8 @@ struct candor_word {
 };
 
 struct candor_words {
+    const char *src;            /* the text split (borrowed) */
+    size_t src_len;
     struct candor_word *v;
     size_t n, cap;
     struct candor_buf folded;   /* NUL-separated folded words */
