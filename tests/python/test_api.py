@@ -215,7 +215,7 @@ class TestAckReplyCheck(unittest.TestCase):
             self.assertEqual(a.sent, a.send)
             if a.send:
                 args = pathlib.Path(str(self.log) + ".args").read_text().split()
-                self.assertEqual(args[-4:], ["-f", "<>", "--", "maria.lopez@example.org"])
+                self.assertEqual(args[-5:], ["-f", "<>", "-i", "--", "maria.lopez@example.org"])
                 body = self.log.read_bytes()
                 self.assertNotIn(b"\r\n", body)
                 self.assertEqual(body, a.message.replace("\r\n", "\n").encode("utf-8"))

@@ -22,7 +22,6 @@ import ctypes
 import datetime as _dt
 import json
 import os
-import shlex
 import subprocess
 import threading
 import weakref
@@ -228,7 +227,8 @@ class Context:
             cmd = _lib.borrowed(self._lib.candor_ctx_sendmail(self._ctx()))
         if cmd is None:
             return None
-        return shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
+        # Split on blanks, no shell and no quoting, as `candor ack --send` does.
+        return cmd.split() if isinstance(cmd, str) else list(cmd)
 
     # ------------------------------------------------------------ helpers
     def _store(self, readonly: bool) -> int:
@@ -397,8 +397,8 @@ class Context:
         mail in the thread, or from the sender within the rate window, gets
         ``send=False``. With ``send=True`` an allowed acknowledgement is
         handed to the sendmail command (the ``sendmail`` argument, else the
-        config's) with the null envelope sender ``<>``, as ``candor ack
-        --send`` does, and then marked sent in the state; if sendmail fails,
+        config's) as ``COMMAND -f <> -i -- RECIPIENT`` (null envelope
+        sender, no shell), as ``candor ack --send`` does, and then marked sent in the state; if sendmail fails,
         :class:`candor.TemporaryError` is raised and the acknowledgement
         stays pending in the state. Without ``send`` nothing leaves the
         machine."""
@@ -434,11 +434,11 @@ class Context:
         if not cmd:
             raise TemporaryError("ack: no sendmail command configured; the "
                                  "acknowledgement stays pending", -7)
-        if not message or not rcpt:
-            raise Error("ack: the library gave no message or recipient to send")
-        # Local submission takes LF line ends.
+        if not message or not rcpt or rcpt.startswith("-"):
+            raise Error("ack: the library gave no message or no usable recipient")
+        # Local submission takes LF line ends (as candor-lmtpd hands over).
         body = message.replace(b"\r\n", b"\n")
-        argv = list(cmd) + ["-i", "-f", "<>", "--", rcpt]
+        argv = list(cmd) + ["-f", "<>", "-i", "--", rcpt]
         try:
             proc = subprocess.run(argv, input=body, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, timeout=300)
