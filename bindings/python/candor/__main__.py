@@ -22,26 +22,36 @@ EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_TEMPFAIL = 0, 1, 2, 75
 
 
 def _maildir_files(root: str, recursive: bool) -> Iterator[str]:
-    """The messages of a maildir: new/ then cur/, each sorted by name; with
-    RECURSIVE also the maildir++ folders (.Name/), sorted."""
-    dirs = [root]
+    """The messages of a maildir in the order of ``candor triage --maildir``:
+    per folder (the maildir itself, then with RECURSIVE its maildir++
+    folders .NAME sorted), the files of new/ and cur/ sorted by name, new/
+    first on equal names; hidden names and non-files skipped."""
+    root = root.rstrip("/") or "/"
+    folders = [""]
     if recursive:
         try:
-            subs = sorted(e.name for e in os.scandir(root)
-                          if e.name.startswith(".") and e.name not in (".", "..")
-                          and e.is_dir())
+            subs = [e.name for e in os.scandir(root)
+                    if e.name.startswith(".") and e.name not in (".", "..")
+                    and e.is_dir()
+                    and (os.path.isdir(os.path.join(root, e.name, "cur"))
+                         or os.path.isdir(os.path.join(root, e.name, "new")))]
         except OSError:
             subs = []
-        dirs.extend(os.path.join(root, s) for s in subs)
-    for d in dirs:
-        for sub in ("new", "cur"):
+        folders.extend(sorted(subs, key=os.fsencode))
+    for folder in folders:
+        base = os.path.join(root, folder) if folder else root
+        entries = []
+        for k, sub in enumerate(("new", "cur")):
             try:
-                names = sorted(e.name for e in os.scandir(os.path.join(d, sub))
-                               if not e.name.startswith(".") and e.is_file())
-            except FileNotFoundError:
+                with os.scandir(os.path.join(base, sub)) as it:
+                    for e in it:
+                        if not e.name.startswith(".") and e.is_file():
+                            entries.append((os.fsencode(e.name), k, e.name, sub))
+            except (FileNotFoundError, NotADirectoryError):
                 continue
-            for n in names:
-                yield os.path.join(d, sub, n)
+        entries.sort()
+        for _, _, name, sub in entries:
+            yield base + "/" + sub + "/" + name
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,9 +97,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print("python3 -m candor triage: --maildir and FILE are exclusive",
                   file=sys.stderr)
             return EXIT_USAGE
-        if not os.path.isdir(args.maildir):
-            print("python3 -m candor triage: %s: not a directory" % args.maildir,
-                  file=sys.stderr)
+        if not (os.path.isdir(os.path.join(args.maildir, "cur"))
+                or os.path.isdir(os.path.join(args.maildir, "new"))):
+            print("python3 -m candor triage: --maildir %s: not a maildir (no cur/ or new/)"
+                  % args.maildir, file=sys.stderr)
             return EXIT_USAGE
         files = list(_maildir_files(args.maildir, args.recursive))
     elif not files:

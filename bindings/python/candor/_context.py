@@ -231,8 +231,13 @@ class Context:
         return cmd.split() if isinstance(cmd, str) else list(cmd)
 
     # ------------------------------------------------------------ helpers
-    def _store(self, readonly: bool) -> int:
-        """This thread's store handle (read-write serves reads too)."""
+    def _store(self, readonly: bool) -> Optional[int]:
+        """This thread's store handle (read-write serves reads too).
+
+        Read-only use (triage, check) without an explicit ``state`` path
+        tolerates a state that cannot be opened, as the CLI does: the
+        thread then works without one (no thread or rate checks) and does
+        not retry. An explicit ``state``, and any write, must open."""
         loc = self._local
         s = getattr(loc, "rw", None)
         if s is not None and s.ptr:
@@ -241,10 +246,18 @@ class Context:
             s = getattr(loc, "ro", None)
             if s is not None and s.ptr:
                 return cast(int, s.ptr)
+            if getattr(loc, "no_state", None) is self:
+                return None
         ctx = self._ctx()
         out = c_void_p()
         flags = _lib.CANDOR_STORE_READONLY if readonly else 0
-        self._lib.candor_store_open(byref(out), ctx, self._state, flags)
+        try:
+            self._lib.candor_store_open(byref(out), ctx, self._state, flags)
+        except Error:
+            if readonly and self._state is None:
+                loc.no_state = self
+                return None
+            raise
         if not out.value:
             raise Error("store: the library returned no handle")
         s = _Store(self._lib, out.value, readonly)
@@ -425,7 +438,7 @@ class Context:
             if msg.value:
                 lib.candor_message_free(msg)
 
-    def _sendmail_ack(self, ack: c_void_p, store: int, now: int) -> None:
+    def _sendmail_ack(self, ack: c_void_p, store: Optional[int], now: int) -> None:
         lib = self._lib
         cmd = self.sendmail_command
         ticket = lib.candor_ack_ticket(ack)
