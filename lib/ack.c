@@ -94,7 +94,7 @@ static const char *const en_text[T_COUNT] = {
     "person has read it yet.\n\n"
     "We understood your message \"{subject}\" as {intent}.{orders} Your ticket "
     "reference is {ticket}; please keep it in the subject if you write again.\n\n"
-    "{team} will answer you. {promise}\n"
+    "{team} will answer you. {promise}\n\n"
     "How we chose this time: {basis}\n\n"
     "You do not need to reply to this message.\n\n"
     "{team}",
@@ -486,11 +486,17 @@ static void expand(struct candor_buf *b, const char *tpl, const struct vars *v)
     }
 }
 
-/* Re-flow each paragraph of TEXT to WRAP columns (characters, not bytes);
- * single newlines inside a paragraph are kept when the line is short
- * (the template's own line breaks, e.g. before a signature). */
-static char *wrap(const char *text)
+/* Re-flow each paragraph of TEXT (paragraphs are separated by blank
+ * lines; single newlines join lines) to WRAP columns, counting characters,
+ * not bytes. */
+static char *wrap(const char *in)
 {
+    char *text = candor__strdup(in);
+    if (!text)
+        return NULL;
+    for (char *q = text; *q; q++)
+        if (*q == '\n' && q[1] != '\n' && (q == text || q[-1] != '\n'))
+            *q = ' ';
     struct candor_buf b = CANDOR_BUF_INIT;
     const char *p = text;
     while (*p) {
@@ -523,6 +529,7 @@ static char *wrap(const char *text)
         candor__buf_putc(&b, '\n');
         p = e + 1;
     }
+    free(text);
     return candor__buf_steal(&b);
 }
 

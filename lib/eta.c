@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sqlite3.h>
 #include <libxml/tree.h>
 #include "ctx.h"
@@ -195,7 +196,14 @@ static candor_status_t load_zone(struct candor_ctx *ctx, struct candor_eta_conf 
         }
         snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", n);
     }
-    c->zone_name = candor__strdup(n && *n ? n : "local time");
+    char link[1024];
+    ssize_t ll = (!n || !*n) ? readlink("/etc/localtime", link, sizeof link - 1) : -1;
+    const char *zi = NULL;
+    if (ll > 0) {
+        link[ll] = '\0';
+        zi = strstr(link, "zoneinfo/");
+    }
+    c->zone_name = candor__strdup(n && *n ? n : zi ? zi + 9 : "local time");
     char *data = NULL;
     size_t len = 0;
     if (candor__read_file(path, MAX_TZ_BYTES, &data, &len) == CANDOR_OK &&
