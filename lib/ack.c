@@ -892,8 +892,11 @@ static candor_status_t ack_locked(struct candor_ack *a, const struct candor_ctx 
             st = new_ticket(store, now, norm, u->intent, subject, msgid, &ticket);
             free(subject);
         }
-        if (st == CANDOR_OK)
-            st = add_thread_id(store, msgid, ticket, now);
+        /* the message and everything it refers to belong to the ticket's
+         * thread: a reply that arrives before its parent still ties the
+         * parent to the same ticket */
+        for (size_t i = 0; st == CANDOR_OK && i < n; i++)
+            st = add_thread_id(store, ids[i], ticket, now);
         if (st == CANDOR_OK)
             candor__ticket_format(a->ticket, sizeof a->ticket, ticket);
     }

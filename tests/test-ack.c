@@ -1,4 +1,598 @@
-/* test-ack.c — STUB: the ack suite is still to be written. */
+/* test-ack.c — acknowledgements end to end on a real state file: the
+ * composed message parsed back by our parser (every header CONTRACT.md
+ * and the issue name), no stacked prefixes, RFC 2047, no header
+ * injection, languages; tickets; the outbox; record-reply and stats;
+ * a property test (random sequences: at most one acknowledgement per
+ * thread, at most one per sender per window); and several processes
+ * acknowledging concurrently on one state file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <json-c/json.h>
+#include <sqlite3.h>
 #include "common.h"
-static const struct test_case cases[] = { { NULL, NULL } };
-int main(void) { return test_main("ack", cases); }
+#include "message.h"
+#include "store.h"
+
+static struct candor_ctx *ctx;
+static const int64_t T0 = 1795504500;   /* Tue 2026-11-24T07:15:00Z */
+
+static struct candor_message *parse_mem(const char *data, size_t len)
+{
+    struct candor_message *msg = NULL;
+    if (candor_message_parse(&msg, ctx, data, len) != CANDOR_OK)
+        fprintf(stderr, "parse: %s\n", candor_errmsg());
+    return msg;
+}
+
+static struct candor_message *load(const char *name)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "ack/%s.eml", name);
+    size_t len = 0;
+    void *data = test_read(test_data_path(rel), &len);
+    if (!data)
+        return NULL;
+    struct candor_message *msg = parse_mem(data, len);
+    free(data);
+    return msg;
+}
+
+static char *new_state(void)
+{
+    static int n;
+    char *p = malloc(512);
+    snprintf(p, 512, "%s/ack-%d-%d.db", test_tmpdir(), (int)getpid(), n++);
+    return p;
+}
+
+static struct candor_ack *ack_msg(struct candor_store *st, struct candor_message *msg,
+                                  const char *sender, int64_t now)
+{
+    candor_envelope_t env = CANDOR_ENVELOPE_INIT;
+    env.sender = sender;
+    env.now = now;
+    struct candor_ack *a = NULL;
+    if (candor_ack(&a, ctx, st, msg, &env) != CANDOR_OK)
+        fprintf(stderr, "ack: %s\n", candor_errmsg());
+    return a;
+}
+
+static struct candor_ack *ack_file(struct candor_store *st, const char *name, int64_t now)
+{
+    struct candor_message *msg = load(name);
+    if (!msg)
+        return NULL;
+    struct candor_ack *a = ack_msg(st, msg, NULL, now);
+    candor_message_free(msg);
+    return a;
+}
+
+/* The header section of RAW (up to the blank line). */
+static char *header_of(const char *raw)
+{
+    const char *e = strstr(raw, "\r\n\r\n");
+    return e ? strndup(raw, (size_t)(e - raw) + 2) : NULL;
+}
+
+/* Every header line is a "Name: " line of a known field or a folded
+ * continuation; nothing else (no injected field). */
+static bool headers_clean(const char *hdr)
+{
+    static const char *const known[] = {
+        "From", "To", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
+        "Auto-Submitted", "X-Loop", "Precedence", "X-Auto-Response-Suppress",
+        "X-Candor-Ticket", "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+        "Content-Language", NULL
+    };
+    for (const char *p = hdr; *p;) {
+        const char *e = strstr(p, "\r\n");
+        if (!e)
+            return false;
+        for (const char *q = p; q < e; q++)
+            if ((unsigned char)*q < 0x20 && *q != '\t')
+                return false;
+            else if ((unsigned char)*q >= 0x80)
+                return false;   /* headers are 7-bit: RFC 2047 did its job */
+        if ((size_t)(e - p) > 998)
+            return false;
+        if (*p != ' ' && *p != '\t') {
+            bool ok = false;
+            for (int i = 0; known[i] && !ok; i++) {
+                size_t n = strlen(known[i]);
+                ok = strncmp(p, known[i], n) == 0 && p[n] == ':';
+            }
+            if (!ok) {
+                fprintf(stderr, "  unexpected header line: %.*s\n", (int)(e - p), p);
+                return false;
+            }
+        }
+        p = e + 2;
+    }
+    return true;
+}
+
+static void test_compose(void)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+    char *path = new_state();
+    struct candor_store *st = NULL;
+    CU_ASSERT_EQUAL_FATAL(candor_store_open(&st, ctx, path, 0), CANDOR_OK);
+    struct candor_ack *a = ack_file(st, "ok", T0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_TRUE(candor_ack_send(a));
+    CU_ASSERT_STRING_EQUAL(candor_ack_reason(a), "ok");
+    CU_ASSERT_STRING_EQUAL(candor_ack_ticket(a), "CND-000001");
+    CU_ASSERT_STRING_EQUAL(candor_ack_recipient(a), "alice@customer.example");
+    const char *raw = candor_ack_message(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(raw);
+    char *hdr = header_of(raw);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(hdr);
+    CU_ASSERT_TRUE(headers_clean(hdr));
+    free(hdr);
+    /* parsed back by our own parser */
+    struct candor_message *m = parse_mem(raw, strlen(raw));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_STRING_EQUAL(m->from.address, "support@shop.example");
+    CU_ASSERT_EQUAL(m->to.n, 1);
+    if (m->to.n)
+        CU_ASSERT_STRING_EQUAL(m->to.v[0].address, "alice@customer.example");
+    CU_ASSERT_STRING_EQUAL(m->subject, "Auto: Where is my order A12345?");
+    CU_ASSERT_STRING_EQUAL(m->in_reply_to, "ok@customer.example");
+    CU_ASSERT_EQUAL(m->references.n, 1);
+    if (m->references.n)
+        CU_ASSERT_STRING_EQUAL(m->references.v[0], "ok@customer.example");
+    CU_ASSERT_PTR_NOT_NULL(m->message_id);
+    CU_ASSERT_TRUE(m->has_date);
+    CU_ASSERT_EQUAL(m->date, T0);
+    const char *v;
+    CU_ASSERT_PTR_NOT_NULL(v = candor__message_header(m, "Auto-Submitted", 0));
+    if (v) CU_ASSERT_STRING_EQUAL(v, "auto-replied");
+    CU_ASSERT_PTR_NOT_NULL(v = candor__message_header(m, "X-Loop", 0));
+    if (v) CU_ASSERT_STRING_EQUAL(v, "support@shop.example");
+    CU_ASSERT_PTR_NOT_NULL(v = candor__message_header(m, "Precedence", 0));
+    if (v) CU_ASSERT_STRING_EQUAL(v, "bulk");
+    CU_ASSERT_PTR_NOT_NULL(v = candor__message_header(m, "X-Auto-Response-Suppress", 0));
+    if (v) CU_ASSERT_STRING_EQUAL(v, "All");
+    CU_ASSERT_PTR_NOT_NULL(v = candor__message_header(m, "X-Candor-Ticket", 0));
+    if (v) CU_ASSERT_STRING_EQUAL(v, "CND-000001");
+    /* the text: automatic, what was understood, ticket, team, time */
+    const char *text = m->text ? m->text : "";
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "automatic acknowledgement"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "Where is my order A12345?"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "CND-000001"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "Customer Support will answer you"));
+    /* no history yet: a target, worded "we aim to" */
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "We aim to answer by 2026-11-24 17:00"));
+    CU_ASSERT_PTR_NULL(strstr(text, "We will answer"));
+    /* our own acknowledgement, if it came back, is a loop */
+    CU_ASSERT_EQUAL(candor_ack_send(ack_msg(st, m, "support@shop.example", T0 + 5) ), 0);
+    /* the JSON object */
+    char *json = NULL;
+    CU_ASSERT_EQUAL(candor_ack_to_json(a, &json), CANDOR_OK);
+    json_object *o = json_tokener_parse(json), *x, *p;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    CU_ASSERT_TRUE(json_object_object_get_ex(o, "send", &x) && json_object_get_boolean(x));
+    CU_ASSERT_TRUE(json_object_object_get_ex(o, "promise", &p) && p);
+    CU_ASSERT_TRUE(json_object_object_get_ex(p, "by", &x) &&
+                   strcmp(json_object_get_string(x), "2026-11-24T17:00:00Z") == 0);
+    CU_ASSERT_TRUE(json_object_object_get_ex(p, "basis", &x) && json_object_get_string_len(x) > 20);
+    CU_ASSERT_TRUE(json_object_object_get_ex(o, "message", &x) &&
+                   strcmp(json_object_get_string(x), raw) == 0);
+    json_object_put(o);
+    candor_free(json);
+    candor_message_free(m);
+    candor_ack_free(a);
+    candor_store_free(st);
+    unlink(path);
+    free(path);
+}
+
+static void test_subject_and_injection(void)
+{
+    char *path = new_state();
+    struct candor_store *st = NULL;
+    CU_ASSERT_EQUAL_FATAL(candor_store_open(&st, ctx, path, 0), CANDOR_OK);
+    static const struct { const char *file, *subject; } rows[] = {
+        { "stacked", "Auto: Refund for my broken kettle" },
+        { "nonascii-subject", "Auto: Commande n\xc2\xb0 A12345 pas re\xc3\xa7ue \xe2\x80\x94 o\xc3\xb9 est-elle ?" },
+        { "inject-subject", "Auto: Help Bcc: victim@evil.example body" },
+        { NULL, NULL }
+    };
+    for (int i = 0; rows[i].file; i++) {
+        struct candor_message *in = load(rows[i].file);
+        CU_ASSERT_PTR_NOT_NULL(in);
+        if (!in)
+            continue;
+        /* distinct senders, so the rate limit stays out of the way */
+        char sender[64];
+        snprintf(sender, sizeof sender, "s%d@customer.example", i);
+        struct candor_ack *a = ack_msg(st, in, sender, T0 + i);
+        CU_ASSERT_PTR_NOT_NULL(a);
+        const char *raw = a ? candor_ack_message(a) : NULL;
+        CU_ASSERT_PTR_NOT_NULL(raw);
+        if (raw) {
+            char *hdr = header_of(raw);
+            CU_ASSERT_TRUE(hdr && headers_clean(hdr));
+            CU_ASSERT_PTR_NULL(hdr ? strstr(hdr, "\r\nBcc:") : "x");
+            free(hdr);
+            struct candor_message *m = parse_mem(raw, strlen(raw));
+            CU_ASSERT_PTR_NOT_NULL(m);
+            if (m && m->subject && strcmp(m->subject, rows[i].subject) != 0) {
+                fprintf(stderr, "  %s: subject \"%s\"\n", rows[i].file, m->subject);
+                CU_FAIL("subject");
+            }
+            CU_ASSERT_EQUAL(m ? candor__message_header(m, "Bcc", 0) : "x", NULL);
+            candor_message_free(m);
+        }
+        candor_ack_free(a);
+        candor_message_free(in);
+    }
+    candor_store_free(st);
+    unlink(path);
+    free(path);
+}
+
+/* The customer's language picks the template (triage's language). */
+static void test_french(void)
+{
+    char *path = new_state();
+    struct candor_store *st = NULL;
+    CU_ASSERT_EQUAL_FATAL(candor_store_open(&st, ctx, path, 0), CANDOR_OK);
+    struct candor_ack *a = ack_file(st, "fr", T0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    const char *raw = candor_ack_message(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(raw);
+    struct candor_message *m = parse_mem(raw, strlen(raw));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    const char *text = m->text ? m->text : "";
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "accus\xc3\xa9 de r\xc3\xa9" "ception automatique"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "A77881"));      /* the order number, understood */
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "Nous nous efforçons de vous répondre"));
+    candor_message_free(m);
+    candor_ack_free(a);
+    candor_store_free(st);
+    unlink(path);
+    free(path);
+}
+
+static void test_tickets_and_outbox(void)
+{
+    char *path = new_state();
+    struct candor_store *st = NULL;
+    CU_ASSERT_EQUAL_FATAL(candor_store_open(&st, ctx, path, 0), CANDOR_OK);
+    struct candor_ack *a = ack_file(st, "list-id", T0);       /* a list: no ticket */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_FALSE(candor_ack_send(a));
+    CU_ASSERT_PTR_NULL(candor_ack_ticket(a));
+    CU_ASSERT_PTR_NULL(candor_ack_message(a));
+    candor_ack_free(a);
+    a = ack_file(st, "ok", T0 + 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_STRING_EQUAL(candor_ack_ticket(a), "CND-000001");
+    candor_ack_free(a);
+    a = ack_file(st, "ok", T0 + 2);                           /* same thread: same ticket */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_STRING_EQUAL(candor_ack_reason(a), "already_acknowledged");
+    CU_ASSERT_STRING_EQUAL(candor_ack_ticket(a), "CND-000001");
+    candor_ack_free(a);
+    a = ack_file(st, "nonascii-subject", T0 + 3);             /* same sender: rate limited, new ticket */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_STRING_EQUAL(candor_ack_reason(a), "rate_limited");
+    CU_ASSERT_STRING_EQUAL(candor_ack_ticket(a), "CND-000002");
+    char *json = NULL;
+    CU_ASSERT_EQUAL(candor_ack_to_json(a, &json), CANDOR_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"message\":null"));
+    candor_free(json);
+    candor_ack_free(a);
+    /* the outbox: one pending, then sent */
+    CU_ASSERT_EQUAL(candor_store_pending_acks(st, &json), CANDOR_OK);
+    json_object *arr = json_tokener_parse(json);
+    CU_ASSERT_EQUAL(json_object_array_length(arr), 1);
+    json_object_put(arr);
+    candor_free(json);
+    CU_ASSERT_EQUAL(candor_store_ack_sent(st, "CND-000001", T0 + 5), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor_store_pending_acks(st, &json), CANDOR_OK);
+    CU_ASSERT_STRING_EQUAL(json, "[]");
+    candor_free(json);
+    CU_ASSERT_EQUAL(candor_store_ack_sent(st, "CND-000002", T0 + 5), CANDOR_ENOTFOUND);
+    candor_store_free(st);
+    /* read-only handles refuse to acknowledge */
+    CU_ASSERT_EQUAL_FATAL(candor_store_open(&st, ctx, path, CANDOR_STORE_READONLY), CANDOR_OK);
+    struct candor_message *m = load("ok");
+    CU_ASSERT_EQUAL(candor_ack(&a, ctx, st, m, NULL), CANDOR_EINVAL);
+    CU_ASSERT_PTR_NULL(a);
+    candor_message_free(m);
+    candor_store_free(st);
+    unlink(path);
+    free(path);
+}
+
+static json_object *record(struct candor_store *st, const char *name, int64_t now)
+{
+    struct candor_message *m = load(name);
+    if (!m)
+        return NULL;
+    char *json = NULL;
+    candor_status_t s = candor_record_reply(ctx, st, m, now, &json);
+    candor_message_free(m);
+    CU_ASSERT_EQUAL(s, CANDOR_OK);
+    json_object *o = json ? json_tokener_parse(json) : NULL;
+    candor_free(json);
+    return o;
+}
+
+static const char *jstr(json_object *o, const char *k)
+{
+    json_object *v;
+    return o && json_object_object_get_ex(o, k, &v) && v ? json_object_get_string(v) : NULL;
+}
+
+/* -1 null, 0 false, 1 true, -2 absent */
+static int jbool(json_object *o, const char *k)
+{
+    json_object *v;
+    if (!o || !json_object_object_get_ex(o, k, &v))
+        return -2;
+    return v ? json_object_get_boolean(v) : -1;
+}
+
+static void test_record_reply_and_stats(void)
+{
+    char *path = new_state();
+    struct candor_store *st = NULL;
+    CU_ASSERT_EQUAL_FATAL(candor_store_open(&st, ctx, path, 0), CANDOR_OK);
+    candor_ack_free(ack_file(st, "ok", T0));          /* promise: 2026-11-24 17:00 */
+    candor_ack_free(ack_file(st, "stacked", T0));     /* Erin: promise Tue 17:00 */
+    /* the reply in the thread, Date 10:30 (before --now): first, kept */
+    json_object *o = record(st, "reply-human", T0 + 86400);
+    CU_ASSERT_STRING_EQUAL(jstr(o, "ticket"), "CND-000001");
+    CU_ASSERT_EQUAL(jbool(o, "first_response"), 1);
+    CU_ASSERT_EQUAL(jbool(o, "promise_kept"), 1);
+    json_object_put(o);
+    o = record(st, "reply-second", T0 + 86400);
+    CU_ASSERT_STRING_EQUAL(jstr(o, "ticket"), "CND-000001");
+    CU_ASSERT_EQUAL(jbool(o, "first_response"), 0);
+    CU_ASSERT_EQUAL(jbool(o, "promise_kept"), -1);
+    json_object_put(o);
+    /* matched by recipient, a week late: promise broken */
+    o = record(st, "reply-by-recipient", T0 + 30 * 86400);
+    CU_ASSERT_STRING_EQUAL(jstr(o, "ticket"), "CND-000002");
+    CU_ASSERT_EQUAL(jbool(o, "first_response"), 1);
+    CU_ASSERT_EQUAL(jbool(o, "promise_kept"), 0);
+    json_object_put(o);
+    o = record(st, "reply-unknown", T0 + 30 * 86400);
+    CU_ASSERT_EQUAL(jbool(o, "first_response"), 0);
+    CU_ASSERT_EQUAL(jbool(o, "promise_kept"), -1);
+    CU_ASSERT_PTR_NULL(jstr(o, "ticket"));
+    json_object_put(o);
+
+    char *json = NULL;
+    CU_ASSERT_EQUAL(candor_stats_json(ctx, st, T0 + 30 * 86400, &json), CANDOR_OK);
+    json_object *s = json ? json_tokener_parse(json) : NULL, *all = NULL, *v;
+    CU_ASSERT_TRUE_FATAL(s && json_object_object_get_ex(s, "overall", &all));
+    CU_ASSERT_TRUE(json_object_object_get_ex(all, "tickets", &v) && json_object_get_int(v) == 2);
+    CU_ASSERT_TRUE(json_object_object_get_ex(all, "acknowledged", &v) && json_object_get_int(v) == 2);
+    CU_ASSERT_TRUE(json_object_object_get_ex(all, "first_replies", &v) && json_object_get_int(v) == 2);
+    CU_ASSERT_TRUE(json_object_object_get_ex(all, "promises_kept", &v) && json_object_get_int(v) == 1);
+    CU_ASSERT_TRUE(json_object_object_get_ex(all, "promises_kept_share", &v) &&
+                   json_object_get_double(v) == 0.5);
+    /* first reply to Alice after 3h15 (07:15 -> 10:30) */
+    CU_ASSERT_TRUE(json_object_object_get_ex(all, "p90_first_reply_seconds", &v) && v);
+    CU_ASSERT_TRUE(json_object_object_get_ex(s, "intents", &v));
+    json_object_put(s);
+    candor_free(json);
+    candor_store_free(st);
+    unlink(path);
+    free(path);
+}
+
+/* ---- property test ---- */
+
+static uint64_t rng_state;
+static uint32_t rnd(uint32_t n)
+{
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(rng_state >> 33) % n;
+}
+
+static struct candor_message *make(const char *from, const char *id, const char *irt,
+                                   const char *refs, const char *subject)
+{
+    char buf[2048];
+    int n = snprintf(buf, sizeof buf,
+        "Return-Path: <%s>\nFrom: <%s>\nTo: support@shop.example\nSubject: %s\n"
+        "Message-ID: <%s>\n%s%s%s%s%s%s\nHello, this is about my order, please help.\n",
+        from, from, subject, id, irt ? "In-Reply-To: <" : "", irt ? irt : "", irt ? ">\n" : "",
+        refs ? "References: " : "", refs ? refs : "", refs ? "\n" : "");
+    return parse_mem(buf, (size_t)n);
+}
+
+static void test_property_thread(void)
+{
+    int rounds = 30, total_acks = 0;
+    for (int r = 0; r < rounds; r++) {
+        rng_state = 0x9e3779b97f4a7c15ULL + (uint64_t)r;
+        char *path = new_state();
+        struct candor_store *st = NULL;
+        CU_ASSERT_EQUAL_FATAL(candor_store_open(&st, ctx, path, 0), CANDOR_OK);
+        int acks = 0, n = 5 + (int)rnd(20);
+        int64_t now = T0;
+        char ids[40][64];
+        for (int i = 0; i < n; i++) {
+            snprintf(ids[i], sizeof ids[i], "r%d-m%d@customer.example", r, i);
+            char from[64], refs[512] = "";
+            snprintf(from, sizeof from, "person%u@customer.example", rnd(4));
+            const char *irt = NULL;
+            if (i > 0) {
+                int parent = (int)rnd((uint32_t)i);
+                irt = ids[parent];
+                /* References: root .. parent, sometimes missing */
+                if (rnd(3))
+                    snprintf(refs, sizeof refs, "<%s> <%s>", ids[0], ids[parent]);
+            }
+            now += rnd(4) ? (int64_t)rnd(7200) : (int64_t)rnd(30 * 86400);
+            struct candor_message *m = make(from, ids[i], irt, refs[0] ? refs : NULL,
+                                            i ? "Re: my order" : "my order");
+            struct candor_ack *a = m ? ack_msg(st, m, NULL, now) : NULL;
+            if (a && candor_ack_send(a))
+                acks++;
+            candor_ack_free(a);
+            candor_message_free(m);
+        }
+        if (acks != 1) {
+            fprintf(stderr, "  round %d: %d acknowledgements in one thread\n", r, acks);
+            CU_FAIL("one thread, one acknowledgement");
+        }
+        total_acks += acks;
+        candor_store_free(st);
+        unlink(path);
+        free(path);
+    }
+    CU_ASSERT_EQUAL(total_acks, rounds);
+}
+
+static void test_property_sender(void)
+{
+    int rounds = 20;
+    for (int r = 0; r < rounds; r++) {
+        rng_state = 0x2545f4914f6cdd1dULL + (uint64_t)r;
+        char *path = new_state();
+        struct candor_store *st = NULL;
+        CU_ASSERT_EQUAL_FATAL(candor_store_open(&st, ctx, path, 0), CANDOR_OK);
+        int64_t now = T0, sent[64];
+        int acks = 0, n = 10 + (int)rnd(30);
+        for (int i = 0; i < n; i++) {
+            char id[64], subj[64];
+            snprintf(id, sizeof id, "s%d-t%d@customer.example", r, i);
+            snprintf(subj, sizeof subj, "question number %d", i);
+            now += (int64_t)rnd(10 * 3600);
+            /* the same person, written in several ways */
+            const char *from = rnd(2) ? "Frank@Customer.Example" : "frank+shop@customer.example";
+            struct candor_message *m = make(from, id, NULL, NULL, subj);
+            struct candor_ack *a = m ? ack_msg(st, m, NULL, now) : NULL;
+            if (a && candor_ack_send(a) && acks < 64)
+                sent[acks++] = now;
+            candor_ack_free(a);
+            candor_message_free(m);
+        }
+        for (int i = 1; i < acks; i++)
+            if (sent[i] - sent[i - 1] < 24 * 3600) {
+                fprintf(stderr, "  round %d: acks %lld s apart\n", r,
+                        (long long)(sent[i] - sent[i - 1]));
+                CU_FAIL("one sender, one acknowledgement per window");
+            }
+        CU_ASSERT_TRUE(acks >= 1);
+        candor_store_free(st);
+        unlink(path);
+        free(path);
+    }
+}
+
+/* ---- several processes on one state file ---- */
+
+#define PROCS 4
+#define SENDERS 6
+
+static void test_concurrent_processes(void)
+{
+    char *path = new_state();
+    struct candor_store *st = NULL;
+    CU_ASSERT_EQUAL_FATAL(candor_store_open(&st, ctx, path, 0), CANDOR_OK);
+    candor_store_free(st);   /* created and migrated; the children share it */
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        pids[p] = fork();
+        if (pids[p] == 0) {
+            int bad = 0;
+            struct candor_store *s = NULL;
+            if (candor_store_open(&s, ctx, path, 0) != CANDOR_OK)
+                _exit(3);
+            /* every process sees the same 24 messages in its own order:
+             * 6 senders x 2 threads x (first mail + a follow-up) */
+            rng_state = 77 + (uint64_t)p;
+            int order[24];
+            for (int i = 0; i < 24; i++)
+                order[i] = i;
+            for (int i = 23; i > 0; i--) {
+                int j = (int)rnd((uint32_t)i + 1), t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+            for (int k = 0; k < 24; k++) {
+                int i = order[k], sender = i / 4, thread = (i / 2) % 2, follow = i % 2;
+                char from[64], id[64], root[64];
+                snprintf(from, sizeof from, "c%d@customer.example", sender);
+                snprintf(root, sizeof root, "c%d-t%d@customer.example", sender, thread);
+                snprintf(id, sizeof id, "c%d-t%d-%d@customer.example", sender, thread, follow);
+                struct candor_message *m = follow ? make(from, id, root, NULL, "Re: help")
+                                                  : make(from, root, NULL, NULL, "help");
+                struct candor_ack *a = m ? ack_msg(s, m, NULL, T0 + 60) : NULL;
+                if (!a)
+                    bad++;
+                candor_ack_free(a);
+                candor_message_free(m);
+            }
+            candor_store_free(s);
+            _exit(bad ? 1 : 0);
+        }
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int status = 0;
+        waitpid(pids[p], &status, 0);
+        CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    CU_ASSERT_EQUAL_FATAL(candor_store_open(&st, ctx, path, CANDOR_STORE_READONLY), CANDOR_OK);
+    sqlite3 *db = candor__store_sqlite(st);
+    static const struct { const char *sql; int want; } checks[] = {
+        /* one acknowledgement per sender (the window), none doubled */
+        { "SELECT count(*) FROM acks", SENDERS },
+        { "SELECT count(DISTINCT recipient) FROM acks", SENDERS },
+        /* one ticket per thread, whoever came first */
+        { "SELECT count(*) FROM tickets", SENDERS * 2 },
+        /* every message id of a thread maps to the thread's one ticket,
+         * whichever message of it arrived first */
+        { "SELECT count(*) FROM (SELECT substr(message_id, 1, 5) AS th, "
+          "count(DISTINCT ticket) AS n FROM threads WHERE message_id LIKE 'c_-t%' "
+          "GROUP BY th) WHERE n <> 1", 0 },
+        { "SELECT count(DISTINCT substr(message_id, 1, 5)) FROM threads "
+          "WHERE message_id LIKE 'c_-t%'", SENDERS * 2 },
+        { "SELECT count(*) FROM decisions", PROCS * 24 },
+        { NULL, 0 }
+    };
+    for (int i = 0; checks[i].sql; i++) {
+        sqlite3_stmt *q;
+        CU_ASSERT_EQUAL(sqlite3_prepare_v2(db, checks[i].sql, -1, &q, NULL), SQLITE_OK);
+        int got = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : -1;
+        sqlite3_finalize(q);
+        if (got != checks[i].want) {
+            fprintf(stderr, "  %s: want %d, got %d\n", checks[i].sql, checks[i].want, got);
+            CU_FAIL("concurrent state");
+        }
+    }
+    candor_store_free(st);
+    unlink(path);
+    free(path);
+}
+
+static const struct test_case cases[] = {
+    { "compose", test_compose },
+    { "subject_and_injection", test_subject_and_injection },
+    { "french", test_french },
+    { "tickets_and_outbox", test_tickets_and_outbox },
+    { "record_reply_and_stats", test_record_reply_and_stats },
+    { "property_thread", test_property_thread },
+    { "property_sender", test_property_sender },
+    { "concurrent_processes", test_concurrent_processes },
+    { NULL, NULL }
+};
+
+int main(void)
+{
+    ctx = test_ctx(NULL);
+    int r = test_main("ack", cases);
+    candor_ctx_free(ctx);
+    return r;
+}
