@@ -1,14 +1,1665 @@
-/* message.c — STUB: to be written (issue 2). */
+/*
+ * message.c — reading one mail message into struct candor_message.
+ *
+ * Owns: the raw header scan (headers[] unfolded, limits on count, size and
+ * line length), the decoding of the fields the rest of Candor reads
+ * (addresses, ids, date, subject; RFC 2047 words through libetpan's
+ * mailmime_encoded_word_parse, RFC 2231 parameters), the MIME walk over
+ * libetpan's mailmime_parse tree (bodies decoded by mailmime_part_parse),
+ * charset conversion to UTF-8 with iconv, the choice of the readable body
+ * (text/plain preferred, else text/html through text.c), the attachment
+ * list, and the `candor parse` JSON object (json-c).
+ *
+ * Inputs: raw bytes in any charset with LF or CRLF line ends, possibly
+ * hostile. Limits (struct candor_limits): message bytes, header bytes and
+ * count, line bytes, MIME depth and parts, decoded bytes, text bytes, HTML
+ * depth. Whatever cannot be read becomes an entry in msg->errors; the parse
+ * itself only fails on ENOMEM, EINVAL or an unreadable file.
+ *
+ * RFCs: 5322 (fields, dates), 2045-2049 (MIME, RFC 2047 encoded words),
+ * 2231 (parameter continuations and charsets), 3676 (format=flowed, in
+ * text.c), 3462/6522 (multipart/report).
+ */
+#include <errno.h>
+#include <iconv.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <libetpan/mailimf.h>
+#include <libetpan/mailmime.h>
+#include <json-c/json.h>
 #include "message.h"
 #include "ctx.h"
+#include "text.h"
+
+/* At most this many RFC 2231 continuation segments are joined. */
+#define MAX_PARAM_SEGMENTS 64
+/* At most this many errors are listed per message (then one "more" line). */
+#define MAX_ERRORS 50
+
+/* ------------------------------------------------------------------ */
+/* errors and small helpers                                            */
+/* ------------------------------------------------------------------ */
+
+bool candor__message_add_error(struct candor_message *msg, const char *fmt, ...)
+{
+    if (!msg)
+        return false;
+    if (msg->errors.n >= MAX_ERRORS) {
+        if (msg->errors.n == MAX_ERRORS)
+            return candor__strv_push(&msg->errors, "more errors not listed");
+        return true;
+    }
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    /* The text is ours, but may quote a charset or field name from the
+     * mail: keep it valid UTF-8. */
+    char *s = candor__utf8_sanitize(line, strlen(line), NULL);
+    if (!s)
+        return false;
+    return candor__strv_push_owned(&msg->errors, s);
+}
+
+const char *candor__message_header(const struct candor_message *msg,
+                                   const char *name, size_t nth)
+{
+    if (!msg || !name)
+        return NULL;
+    for (size_t i = 0; i < msg->n_headers; i++) {
+        if (candor__strcasecmp(msg->headers[i].name, name) == 0) {
+            if (nth == 0)
+                return msg->headers[i].value;
+            nth--;
+        }
+    }
+    return NULL;
+}
+
+static bool is_wsp(char c) { return c == ' ' || c == '\t'; }
+
+static void trim(const char **s, size_t *len)
+{
+    while (*len && candor__is_space((unsigned char)**s)) {
+        (*s)++;
+        (*len)--;
+    }
+    while (*len && candor__is_space((unsigned char)(*s)[*len - 1]))
+        (*len)--;
+}
+
+/* ------------------------------------------------------------------ */
+/* charsets                                                            */
+/* ------------------------------------------------------------------ */
+
+/* The iconv name for a MIME charset label. Labels that name a subset of a
+ * common superset are read with the superset, as mail clients and the
+ * WHATWG Encoding standard do (iso-8859-1 -> windows-1252, gb2312 -> GB18030,
+ * shift_jis -> CP932, ks_c_5601-1987 -> CP949). "" means UTF-8/ASCII. */
+static const char *iconv_name(const char *label, char *tmp, size_t tmpsz)
+{
+    size_t n = 0;
+    for (const char *p = label; *p && n + 1 < tmpsz; p++) {
+        if (*p == '*')      /* RFC 2231 section 5: charset*language */
+            break;
+        if (*p == '"' || *p == '\'' || candor__is_space((unsigned char)*p))
+            continue;
+        tmp[n++] = (char)candor__lower((unsigned char)*p);
+    }
+    tmp[n] = '\0';
+    static const struct { const char *label, *name; } map[] = {
+        { "", "" }, { "utf-8", "" }, { "utf8", "" }, { "us-ascii", "" },
+        { "ascii", "" }, { "us_ascii", "" }, { "ansi_x3.4-1968", "" },
+        { "x-unknown", "" }, { "unknown-8bit", "" }, { "default", "" },
+        { "iso-8859-1", "WINDOWS-1252" }, { "iso8859-1", "WINDOWS-1252" },
+        { "iso_8859-1", "WINDOWS-1252" }, { "latin1", "WINDOWS-1252" },
+        { "latin-1", "WINDOWS-1252" }, { "l1", "WINDOWS-1252" },
+        { "gb2312", "GB18030" }, { "gbk", "GB18030" }, { "x-gbk", "GB18030" },
+        { "euc-cn", "GB18030" }, { "cp936", "GB18030" }, { "gb_2312-80", "GB18030" },
+        { "shift_jis", "CP932" }, { "shift-jis", "CP932" }, { "sjis", "CP932" },
+        { "x-sjis", "CP932" }, { "windows-31j", "CP932" }, { "ms_kanji", "CP932" },
+        { "iso-2022-jp", "ISO-2022-JP-2" },
+        { "ks_c_5601-1987", "CP949" }, { "euc-kr", "CP949" }, { "ks_c_5601", "CP949" },
+        { "unicode-1-1-utf-7", "UTF-7" }, { "x-mac-roman", "MACINTOSH" },
+        { "iso-8859-8-i", "ISO-8859-8" }, { "windows-874", "CP874" },
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(tmp, map[i].label) == 0)
+            return map[i].name;
+    return tmp;
+}
+
+static bool buf_fffd(struct candor_buf *b) { return candor__buf_append(b, "\xEF\xBF\xBD", 3); }
+
+/* Convert LEN bytes in the charset LABEL (NULL/"" = UTF-8 or ASCII) to a
+ * new UTF-8 string. Invalid sequences become U+FFFD, counted in *BAD.
+ * *UNKNOWN is set (and NULL returned) when iconv does not know the
+ * charset. NULL with !*UNKNOWN means out of memory. Text declared ASCII
+ * (or undeclared) that is not valid UTF-8 is read as windows-1252. */
+static char *to_utf8(const char *label, const char *s, size_t len, size_t *bad, bool *unknown)
+{
+    char tmp[64];
+    const char *name = iconv_name(label ? label : "", tmp, sizeof tmp);
+    *bad = 0;
+    *unknown = false;
+    if (!*name) {
+        if (candor__utf8_valid(s, len))
+            return candor__strndup(s, len);
+        bool ascii_label = label && *label && strcmp(tmp, "utf-8") && strcmp(tmp, "utf8");
+        if (!ascii_label)
+            return candor__utf8_sanitize(s, len, bad);
+        name = "WINDOWS-1252";
+    }
+    iconv_t cd = iconv_open("UTF-8", name);
+    if (cd == (iconv_t)-1) {
+        *unknown = true;
+        return NULL;
+    }
+    struct candor_buf b = CANDOR_BUF_INIT;
+    char *in = (char *)s;
+    size_t inleft = len;
+    char out[8192];
+    while (inleft > 0) {
+        char *o = out;
+        size_t oleft = sizeof out;
+        size_t r = iconv(cd, &in, &inleft, &o, &oleft);
+        int e = errno;
+        candor__buf_append(&b, out, (size_t)(o - out));
+        if (r != (size_t)-1)
+            continue;
+        if (e == E2BIG)
+            continue;
+        /* EILSEQ, EINVAL (truncated sequence): one replacement, skip a byte. */
+        buf_fffd(&b);
+        (*bad)++;
+        in++;
+        inleft--;
+    }
+    char *o = out;
+    size_t oleft = sizeof out;
+    iconv(cd, NULL, NULL, &o, &oleft);
+    candor__buf_append(&b, out, (size_t)(o - out));
+    iconv_close(cd);
+    if (b.oom) {
+        candor__buf_free(&b);
+        return NULL;
+    }
+    size_t olen = b.len;
+    char *r = candor__buf_steal(&b);
+    /* iconv output is valid UTF-8 but may hold NUL (from the input). */
+    if (r && memchr(r, '\0', olen)) {
+        size_t extra = 0;
+        char *c = candor__utf8_sanitize(r, olen, &extra);
+        free(r);
+        r = c;
+        *bad += extra;
+    }
+    return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* RFC 2047 encoded words                                              */
+/* ------------------------------------------------------------------ */
+
+/* Decode the encoded words in the (unfolded, UTF-8-sanitised) header text
+ * S into a new UTF-8 string. libetpan's mailmime_encoded_word_parse does
+ * the B/Q decoding; we convert each word's charset ourselves so that bad
+ * bytes become U+FFFD (libetpan writes "?") and an unknown charset keeps
+ * the word as written (libetpan reads it as iso-8859-1). White space
+ * between two encoded words is dropped (RFC 2047 section 6.2). Encoded
+ * words inside quoted strings and words are decoded too (Outlook). */
+static char *decode_words(struct candor_message *msg, const char *what,
+                          const char *s, size_t len)
+{
+    if (!memmem(s, len, "=?", 2))
+        return candor__strndup(s, len);
+    struct candor_buf b = CANDOR_BUF_INIT;
+    size_t i = 0;
+    bool last_ew = false;
+    bool noted_bad = false, noted_unknown = false;
+    while (i < len) {
+        const char *p = memmem(s + i, len - i, "=?", 2);
+        if (!p) {
+            candor__buf_append(&b, s + i, len - i);
+            break;
+        }
+        size_t at = (size_t)(p - s);
+        size_t idx = at;
+        struct mailmime_encoded_word *w = NULL;
+        int has_fwd = 0, missing_quote = 0;
+        int r = mailmime_encoded_word_parse(s, len, &idx, &w, &has_fwd, &missing_quote);
+        /* libetpan also accepts a word that never closes: not ours */
+        size_t end = idx;
+        if (end > at && s[end - 1] == '"')
+            end--;
+        bool closed = end >= at + 4 && s[end - 2] == '?' && s[end - 1] == '=';
+        if (r != MAILIMF_NO_ERROR || !w || idx <= at || !closed) {
+            if (w)
+                mailmime_encoded_word_free(w);
+            candor__buf_append(&b, s + i, at + 2 - i);
+            i = at + 2;
+            last_ew = false;
+            continue;
+        }
+        bool only_ws = true;
+        for (size_t k = i; k < at; k++)
+            if (!candor__is_space((unsigned char)s[k]))
+                only_ws = false;
+        if (!(last_ew && only_ws))
+            candor__buf_append(&b, s + i, at - i);
+        size_t nbad = 0;
+        bool unknown = false;
+        const char *text = w->wd_text ? w->wd_text : "";
+        char *u = to_utf8(w->wd_charset, text, strlen(text), &nbad, &unknown);
+        if (unknown) {
+            candor__buf_append(&b, s + at, idx - at);
+            if (!noted_unknown)
+                candor__message_add_error(msg, "%s: unknown charset \"%.40s\" in encoded word, kept as written",
+                                          what, w->wd_charset ? w->wd_charset : "");
+            noted_unknown = true;
+        } else if (u) {
+            candor__buf_puts(&b, u);
+            if (nbad && !noted_bad)
+                candor__message_add_error(msg, "%s: %zu invalid byte sequence(s) in encoded word replaced",
+                                          what, nbad);
+            if (nbad)
+                noted_bad = true;
+        } else {
+            b.oom = true;
+        }
+        free(u);
+        mailmime_encoded_word_free(w);
+        i = idx;
+        last_ew = true;
+    }
+    if (b.oom) {
+        candor__buf_free(&b);
+        return NULL;
+    }
+    return candor__buf_steal(&b);
+}
+
+/* ------------------------------------------------------------------ */
+/* header scan                                                         */
+/* ------------------------------------------------------------------ */
+
+static bool header_name_ok(const char *s, size_t n)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 32 || c >= 127 || c == ':')
+            return false;
+    }
+    return true;
+}
+
+static bool push_header(struct candor_message *msg, size_t *cap, const char *name, size_t nlen,
+                        const char *value, size_t vlen)
+{
+    if (msg->n_headers == *cap) {
+        size_t nc = *cap ? *cap * 2 : 32;
+        struct candor_header *h = realloc(msg->headers, nc * sizeof *h);
+        if (!h)
+            return false;
+        msg->headers = h;
+        *cap = nc;
+    }
+    trim(&value, &vlen);
+    size_t bad = 0;
+    char *n = candor__strndup(name, nlen);
+    char *v = candor__utf8_sanitize(value, vlen, &bad);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return false;
+    }
+    if (bad)
+        candor__message_add_error(msg, "header %.60s: %zu byte(s) not UTF-8 replaced", n, bad);
+    msg->headers[msg->n_headers].name = n;
+    msg->headers[msg->n_headers].value = v;
+    msg->n_headers++;
+    return true;
+}
+
+/* Split the header section of D (LEN bytes) into msg->headers, unfolding
+ * continuation lines. Returns the offset of the body, or (size_t)-1 on
+ * OOM. The header ends at the first empty line, or (like Python's parser
+ * and libetpan) at the first line that is neither a field nor a
+ * continuation. */
+static size_t scan_headers(struct candor_message *msg, const char *d, size_t len, size_t start)
+{
+    const struct candor_limits *lim = &msg->ctx->limits;
+    size_t cap = 0, pos = start, total = 0;
+    bool over_count = false, over_bytes = false, long_line = false;
+    struct candor_buf val = CANDOR_BUF_INIT;
+    const char *cur_name = NULL;
+    size_t cur_nlen = 0;
+    bool have = false;
+    size_t body = len;
+
+    while (pos < len) {
+        const char *nl = memchr(d + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - d) : len;
+        size_t next = nl ? end + 1 : len;
+        size_t llen = end - pos;
+        if (llen && d[pos + llen - 1] == '\r')
+            llen--;
+        const char *line = d + pos;
+        if (llen == 0) {
+            body = next;
+            break;
+        }
+        if (llen > lim->max_line_bytes) {
+            if (!long_line)
+                candor__message_add_error(msg, "header: line longer than %zu bytes cut",
+                                          lim->max_line_bytes);
+            long_line = true;
+            llen = lim->max_line_bytes;
+        }
+        total += next - pos;
+        if (is_wsp(line[0])) {
+            if (have && !over_bytes && !over_count)
+                candor__buf_append(&val, line, llen);
+            else if (!have && pos == start) {
+                /* A first line that is a continuation: malformed, skip it. */
+                candor__message_add_error(msg, "header: continuation line without a field");
+            }
+            pos = next;
+            continue;
+        }
+        const char *colon = memchr(line, ':', llen);
+        size_t nlen = colon ? (size_t)(colon - line) : 0;
+        while (nlen && is_wsp(line[nlen - 1]))   /* "Subject :" (obsolete syntax) */
+            nlen--;
+        if (!colon || !header_name_ok(line, nlen)) {
+            if (msg->n_headers || have)
+                candor__message_add_error(msg, "header: line without a field name ends the header");
+            else
+                candor__message_add_error(msg, "header: no header fields");
+            body = pos;
+            break;
+        }
+        if (have && !over_bytes && !over_count) {
+            if (!push_header(msg, &cap, cur_name, cur_nlen, val.data ? val.data : "", val.len))
+                goto oom;
+        }
+        have = false;
+        val.len = 0;
+        if (val.data)
+            val.data[0] = '\0';
+        if (total > lim->max_header_bytes) {
+            if (!over_bytes)
+                candor__message_add_error(msg, "header: more than %zu bytes, rest ignored",
+                                          lim->max_header_bytes);
+            over_bytes = true;
+        } else if (msg->n_headers >= lim->max_headers) {
+            if (!over_count)
+                candor__message_add_error(msg, "header: more than %zu fields, rest ignored",
+                                          lim->max_headers);
+            over_count = true;
+        }
+        cur_name = line;
+        cur_nlen = nlen;
+        have = true;
+        candor__buf_append(&val, colon + 1, llen - (size_t)(colon - line) - 1);
+        pos = next;
+    }
+    if (pos >= len && body == len && have)
+        body = len;
+    if (have && !over_bytes && !over_count)
+        if (!push_header(msg, &cap, cur_name, cur_nlen, val.data ? val.data : "", val.len))
+            goto oom;
+    if (val.oom)
+        goto oom;
+    candor__buf_free(&val);
+    return body;
+oom:
+    candor__buf_free(&val);
+    return (size_t)-1;
+}
+
+/* ------------------------------------------------------------------ */
+/* structured fields                                                   */
+/* ------------------------------------------------------------------ */
+
+static bool addrlist_push(struct candor_addrlist *l, size_t *cap, struct candor_addr a)
+{
+    if (l->n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 4;
+        struct candor_addr *v = realloc(l->v, nc * sizeof *v);
+        if (!v)
+            return false;
+        l->v = v;
+        *cap = nc;
+    }
+    l->v[l->n++] = a;
+    return true;
+}
+
+static void addr_free(struct candor_addr *a)
+{
+    free(a->name);
+    free(a->address);
+    a->name = a->address = NULL;
+}
+
+/* A last resort for an address field libetpan cannot read: every <...>
+ * or word with an '@' becomes an address (no name). */
+static bool lax_addresses(struct candor_addrlist *l, size_t *cap, const char *v)
+{
+    size_t n = strlen(v);
+    size_t i = 0;
+    while (i < n && l->n < 1000) {
+        while (i < n && (candor__is_space((unsigned char)v[i]) || v[i] == ',' || v[i] == ';'))
+            i++;
+        size_t j = i;
+        const char *lt = NULL;
+        while (j < n && v[j] != ',' && v[j] != ';') {
+            if (v[j] == '<' && !lt)
+                lt = v + j;
+            j++;
+        }
+        const char *a = NULL;
+        size_t alen = 0;
+        if (lt) {
+            const char *gt = memchr(lt, '>', (size_t)(v + j - lt));
+            a = lt + 1;
+            alen = gt ? (size_t)(gt - a) : (size_t)(v + j - a);
+        } else if (memchr(v + i, '@', j - i)) {
+            a = v + i;
+            alen = j - i;
+        }
+        if (a) {
+            trim(&a, &alen);
+            if (alen && memchr(a, '@', alen)) {
+                struct candor_addr ad = { NULL, candor__strndup(a, alen) };
+                if (!ad.address || !addrlist_push(l, cap, ad)) {
+                    free(ad.address);
+                    return false;
+                }
+            }
+        }
+        i = j + 1;
+    }
+    return true;
+}
+
+static bool only_space(const char *s, size_t from, size_t len)
+{
+    for (size_t i = from; i < len; i++)
+        if (!candor__is_space((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+/* Skip white space and (nested) comments from *I; bounded by LEN. */
+static void skip_cfws(const char *s, size_t len, size_t *i)
+{
+    while (*i < len) {
+        if (candor__is_space((unsigned char)s[*i])) {
+            (*i)++;
+        } else if (s[*i] == '(') {
+            size_t depth = 0;
+            while (*i < len) {
+                if (s[*i] == '\\' && *i + 1 < len)
+                    (*i)++;
+                else if (s[*i] == '(')
+                    depth++;
+                else if (s[*i] == ')' && --depth == 0) {
+                    (*i)++;
+                    break;
+                }
+                (*i)++;
+            }
+        } else {
+            break;
+        }
+    }
+}
+
+/* The display name of one raw name-addr S[0..LEN): the text before the
+ * first '<' outside quotes, quotes and escapes removed, comments dropped.
+ * libetpan's own display names lose text when a quoted string holds
+ * encoded words and escaped quotes, so the name is read from the raw text
+ * (the words are then decoded by decode_words). NULL when none. */
+static char *raw_display_name(const char *s, size_t len)
+{
+    struct candor_buf b = CANDOR_BUF_INIT;
+    bool inq = false, found = false;
+    size_t i = 0;
+    while (i < len) {
+        char c = s[i];
+        if (inq) {
+            if (c == '\\' && i + 1 < len) {
+                candor__buf_putc(&b, s[i + 1]);
+                i += 2;
+                continue;
+            }
+            if (c == '"')
+                inq = false;
+            else
+                candor__buf_putc(&b, c);
+            i++;
+            continue;
+        }
+        if (c == '"') {
+            inq = true;
+            i++;
+        } else if (c == '(') {
+            skip_cfws(s, len, &i);
+            candor__buf_putc(&b, ' ');
+        } else if (c == '<') {
+            found = true;
+            break;
+        } else {
+            candor__buf_putc(&b, c);
+            i++;
+        }
+    }
+    if (!found || b.oom) {
+        candor__buf_free(&b);
+        return NULL;
+    }
+    /* trim and collapse runs of white space */
+    struct candor_buf o = CANDOR_BUF_INIT;
+    bool sp = false;
+    for (size_t k = 0; k < b.len; k++) {
+        if (candor__is_space((unsigned char)b.data[k])) {
+            sp = o.len > 0;
+            continue;
+        }
+        if (sp)
+            candor__buf_putc(&o, ' ');
+        sp = false;
+        candor__buf_putc(&o, b.data[k]);
+    }
+    candor__buf_free(&b);
+    if (o.oom || o.len == 0) {
+        candor__buf_free(&o);
+        return NULL;
+    }
+    return candor__buf_steal(&o);
+}
+
+static bool push_mailbox(struct candor_message *msg, const char *what, struct candor_addrlist *l,
+                         size_t *cap, const char *raw_name, const char *spec)
+{
+    struct candor_addr a = { NULL, NULL };
+    if (raw_name) {
+        a.name = decode_words(msg, what, raw_name, strlen(raw_name));
+        if (!a.name)
+            return false;
+        if (!*a.name) {
+            free(a.name);
+            a.name = NULL;
+        }
+    }
+    if (spec) {
+        const char *sp = spec;
+        /* "Foo <foo@bar" comes back from libetpan as "Foo<foo@bar" */
+        const char *lt = strrchr(sp, '<');
+        if (lt)
+            sp = lt + 1;
+        size_t n = strlen(sp);
+        trim(&sp, &n);
+        if (n && sp[n - 1] == '>')
+            n--;
+        a.address = candor__strndup(sp, n);
+        if (!a.address) {
+            addr_free(&a);
+            return false;
+        }
+        if (lt)
+            candor__message_add_error(msg, "%s: malformed address read leniently", what);
+    }
+    if (!addrlist_push(l, cap, a)) {
+        addr_free(&a);
+        return false;
+    }
+    return true;
+}
+
+/* Parse the address-list field VALUE (may be NULL) into L, one address at
+ * a time with libetpan's mailimf_address_parse. */
+static bool parse_addrlist(struct candor_message *msg, const char *what, const char *value,
+                           struct candor_addrlist *l)
+{
+    if (!value)
+        return true;
+    size_t cap = l->n, len = strlen(value), idx = 0;
+    while (idx < len && l->n < 1000) {
+        skip_cfws(value, len, &idx);
+        while (idx < len && value[idx] == ',') {   /* empty list elements */
+            idx++;
+            skip_cfws(value, len, &idx);
+        }
+        if (idx >= len)
+            break;
+        size_t start = idx;
+        struct mailimf_address *ad = NULL;
+        int r = mailimf_address_parse(value, len, &idx, &ad);
+        if (r == MAILIMF_ERROR_MEMORY)
+            return false;
+        if (r != MAILIMF_NO_ERROR || !ad || idx <= start) {
+            if (ad)
+                mailimf_address_free(ad);
+            candor__message_add_error(msg, "%s: cannot parse the address list", what);
+            return lax_addresses(l, &cap, value + start);
+        }
+        bool ok = true;
+        if (ad->ad_type == MAILIMF_ADDRESS_MAILBOX && ad->ad_data.ad_mailbox) {
+            char *name = raw_display_name(value + start, idx - start);
+            ok = push_mailbox(msg, what, l, &cap, name, ad->ad_data.ad_mailbox->mb_addr_spec);
+            free(name);
+        } else if (ad->ad_type == MAILIMF_ADDRESS_GROUP && ad->ad_data.ad_group
+                   && ad->ad_data.ad_group->grp_mb_list) {
+            clist *mbs = ad->ad_data.ad_group->grp_mb_list->mb_list;
+            for (clistiter *j = clist_begin(mbs); j && ok; j = clist_next(j)) {
+                struct mailimf_mailbox *mb = clist_content(j);
+                ok = push_mailbox(msg, what, l, &cap, mb->mb_display_name, mb->mb_addr_spec);
+            }
+        }
+        mailimf_address_free(ad);
+        if (!ok)
+            return false;
+        skip_cfws(value, len, &idx);
+        if (idx < len && value[idx] != ',') {
+            candor__message_add_error(msg, "%s: text after an address ignored", what);
+            return lax_addresses(l, &cap, value + idx);
+        }
+        if (idx < len)
+            idx++;
+    }
+    return true;
+}
+
+/* Strip CFWS and angle brackets from a message id. */
+static char *clean_id(const char *s, size_t n)
+{
+    trim(&s, &n);
+    if (n && s[0] == '<') {
+        s++;
+        n--;
+        const char *gt = memchr(s, '>', n);
+        if (gt)
+            n = (size_t)(gt - s);
+    }
+    trim(&s, &n);
+    return candor__strndup(s, n);
+}
+
+static void free_item(void *item, void *data)
+{
+    (void)data;
+    free(item);
+}
+
+/* The ids of VALUE ("<a@b> <c@d>"), at most MAX. Lenient: libetpan first,
+ * then every <...>, then the bare words. */
+static bool parse_ids(struct candor_message *msg, const char *what, const char *value,
+                      struct candor_strv *out, size_t max)
+{
+    size_t len = strlen(value), idx = 0;
+    clist *ids = NULL;
+    int r = mailimf_msg_id_list_parse(value, len, &idx, &ids);
+    if (r == MAILIMF_ERROR_MEMORY)
+        return false;
+    bool ok = true;
+    if (r == MAILIMF_NO_ERROR)
+        skip_cfws(value, len, &idx);
+    if (r == MAILIMF_NO_ERROR && ids && only_space(value, idx, len)) {
+        for (clistiter *it = clist_begin(ids); it && ok; it = clist_next(it))
+            if (out->n < max)
+                ok = candor__strv_push(out, clist_content(it));
+        clist_foreach(ids, free_item, NULL);
+        clist_free(ids);
+        return ok;
+    }
+    if (ids) {
+        clist_foreach(ids, free_item, NULL);
+        clist_free(ids);
+    }
+    size_t i = 0;
+    bool any = false;
+    while (i < len && ok && out->n < max) {
+        const char *lt = memchr(value + i, '<', len - i);
+        if (!lt)
+            break;
+        const char *gt = memchr(lt, '>', (size_t)(value + len - lt));
+        if (!gt)
+            break;
+        char *id = clean_id(lt, (size_t)(gt - lt + 1));
+        ok = id && (*id ? candor__strv_push_owned(out, id) : (free(id), true));
+        any = true;
+        i = (size_t)(gt - value) + 1;
+    }
+    if (!any && ok) {
+        /* No brackets at all: white-space separated words. */
+        i = 0;
+        while (i < len && ok && out->n < max) {
+            while (i < len && candor__is_space((unsigned char)value[i]))
+                i++;
+            size_t j = i;
+            while (j < len && !candor__is_space((unsigned char)value[j]))
+                j++;
+            if (j > i)
+                ok = candor__strv_push_owned(out, candor__strndup(value + i, j - i));
+            i = j;
+        }
+    }
+    if (ok && out->n)
+        candor__message_add_error(msg, "%s: malformed message id(s) read leniently", what);
+    return ok;
+}
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void parse_date(struct candor_message *msg, const char *value)
+{
+    size_t len = strlen(value), idx = 0;
+    struct mailimf_date_time *dt = NULL;
+    int r = mailimf_date_time_parse(value, len, &idx, &dt);
+    if (r != MAILIMF_NO_ERROR || !dt) {
+        candor__message_add_error(msg, "date: cannot parse \"%.60s\"", value);
+        return;
+    }
+    int year = dt->dt_year;
+    if (year >= 0 && year < 50)      /* RFC 5322 4.3: obsolete 2-digit years */
+        year += 2000;
+    else if (year >= 50 && year < 1000)
+        year += 1900;
+    int zone = dt->dt_zone;
+    int zsign = zone < 0 ? -1 : 1;
+    int zabs = zone < 0 ? -zone : zone;
+    if (year < 1 || year > 9999 || dt->dt_month < 1 || dt->dt_month > 12 || dt->dt_day < 1
+        || dt->dt_day > 31 || dt->dt_hour < 0 || dt->dt_hour > 23 || dt->dt_min < 0
+        || dt->dt_min > 59 || dt->dt_sec < 0 || dt->dt_sec > 60 || zabs % 100 > 59
+        || zabs > 9959) {
+        candor__message_add_error(msg, "date: out of range \"%.60s\"", value);
+        mailimf_date_time_free(dt);
+        return;
+    }
+    int64_t days = days_from_civil(year, (unsigned)dt->dt_month, (unsigned)dt->dt_day);
+    int64_t t = days * 86400 + dt->dt_hour * 3600 + dt->dt_min * 60 + dt->dt_sec;
+    t -= (int64_t)zsign * ((zabs / 100) * 3600 + (zabs % 100) * 60);
+    msg->date = t;
+    msg->has_date = true;
+    mailimf_date_time_free(dt);
+}
+
+static bool parse_fields(struct candor_message *msg)
+{
+    const char *v;
+    bool ok = true;
+    if ((v = candor__message_header(msg, "Message-ID", 0))) {
+        msg->message_id = clean_id(v, strlen(v));
+        ok = ok && msg->message_id;
+        if (ok && !*msg->message_id) {
+            free(msg->message_id);
+            msg->message_id = NULL;
+        }
+    }
+    struct candor_addrlist tmp = { NULL, 0 };
+    if (ok && (v = candor__message_header(msg, "From", 0))) {
+        ok = parse_addrlist(msg, "From", v, &tmp);
+        if (ok && tmp.n) {
+            msg->from = tmp.v[0];
+            for (size_t i = 1; i < tmp.n; i++)
+                addr_free(&tmp.v[i]);
+        }
+        free(tmp.v);
+        tmp.v = NULL;
+        tmp.n = 0;
+    }
+    if (ok && (v = candor__message_header(msg, "Sender", 0))) {
+        ok = parse_addrlist(msg, "Sender", v, &tmp);
+        if (ok && tmp.n) {
+            msg->sender = tmp.v[0];
+            for (size_t i = 1; i < tmp.n; i++)
+                addr_free(&tmp.v[i]);
+        }
+        free(tmp.v);
+        tmp.v = NULL;
+        tmp.n = 0;
+    }
+    static const struct { const char *name; size_t off; } lists[] = {
+        { "To", offsetof(struct candor_message, to) },
+        { "Cc", offsetof(struct candor_message, cc) },
+        { "Bcc", offsetof(struct candor_message, bcc) },
+        { "Reply-To", offsetof(struct candor_message, reply_to) },
+        { "Resent-To", offsetof(struct candor_message, resent_to) },
+        { "Resent-Cc", offsetof(struct candor_message, resent_cc) },
+        { "Resent-Bcc", offsetof(struct candor_message, resent_bcc) },
+    };
+    for (size_t i = 0; ok && i < sizeof lists / sizeof lists[0]; i++) {
+        struct candor_addrlist *l = (struct candor_addrlist *)((char *)msg + lists[i].off);
+        /* Resent-* blocks may repeat (RFC 5322 3.6.6): take them all. */
+        size_t maxn = strncmp(lists[i].name, "Resent-", 7) == 0 ? 100 : 1;
+        for (size_t k = 0; ok && k < maxn && (v = candor__message_header(msg, lists[i].name, k)); k++)
+            ok = parse_addrlist(msg, lists[i].name, v, l);
+    }
+    if (ok && (v = candor__message_header(msg, "Return-Path", 0))) {
+        const char *s = v;
+        size_t n = strlen(v);
+        trim(&s, &n);
+        const char *lt = memchr(s, '<', n);
+        if (lt) {
+            const char *gt = memchr(lt, '>', (size_t)(s + n - lt));
+            size_t an = gt ? (size_t)(gt - lt - 1) : (size_t)(s + n - lt - 1);
+            const char *a = lt + 1;
+            trim(&a, &an);
+            msg->return_path = candor__strndup(a, an);
+        } else {
+            msg->return_path = candor__strndup(s, n);
+        }
+        ok = msg->return_path != NULL;
+    }
+    for (size_t k = 0; ok && k < 100 && (v = candor__message_header(msg, "Delivered-To", k)); k++) {
+        const char *s = v;
+        size_t n = strlen(v);
+        trim(&s, &n);
+        if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
+            s++;
+            n -= 2;
+        }
+        ok = candor__strv_push_owned(&msg->delivered_to, candor__strndup(s, n));
+    }
+    if (ok && (v = candor__message_header(msg, "Subject", 0))) {
+        msg->subject = decode_words(msg, "Subject", v, strlen(v));
+        ok = msg->subject != NULL;
+    }
+    if ((v = candor__message_header(msg, "Date", 0)))
+        parse_date(msg, v);
+    if (ok && (v = candor__message_header(msg, "In-Reply-To", 0))) {
+        struct candor_strv ids = CANDOR_STRV_INIT;
+        ok = parse_ids(msg, "In-Reply-To", v, &ids, 1);
+        if (ok && ids.n) {
+            msg->in_reply_to = ids.v[0];
+            ids.v[0] = NULL;
+        }
+        candor__strv_free(&ids);
+    }
+    if (ok && (v = candor__message_header(msg, "References", 0)))
+        ok = parse_ids(msg, "References", v, &msg->references, 1000);
+    if (ok && (v = candor__message_header(msg, "Auto-Submitted", 0)))
+        ok = (msg->auto_submitted = candor__strdup(v)) != NULL;
+    if (ok && (v = candor__message_header(msg, "List-Id", 0)))
+        ok = (msg->list_id = candor__strdup(v)) != NULL;
+    return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* MIME walk                                                           */
+/* ------------------------------------------------------------------ */
+
+struct walk {
+    struct candor_message *msg;
+    const struct candor_limits *lim;
+    size_t parts;
+    size_t decoded;
+    bool parts_noted, depth_noted, decoded_noted;
+    struct mailmime *body;     /* the chosen readable part */
+    int body_prio;             /* 0 text/plain, 1 text/html */
+    size_t att_cap;
+    bool oom;
+};
+
+/* "type/subtype", lower-case, of a content type (text/plain when none). */
+static void content_type_str(const struct mailmime_content *ct, char *out, size_t outsz)
+{
+    const char *type = "text", *sub = "plain";
+    if (ct && ct->ct_type) {
+        const struct mailmime_type *t = ct->ct_type;
+        if (t->tp_type == MAILMIME_TYPE_DISCRETE_TYPE && t->tp_data.tp_discrete_type) {
+            switch (t->tp_data.tp_discrete_type->dt_type) {
+            case MAILMIME_DISCRETE_TYPE_TEXT: type = "text"; break;
+            case MAILMIME_DISCRETE_TYPE_IMAGE: type = "image"; break;
+            case MAILMIME_DISCRETE_TYPE_AUDIO: type = "audio"; break;
+            case MAILMIME_DISCRETE_TYPE_VIDEO: type = "video"; break;
+            case MAILMIME_DISCRETE_TYPE_APPLICATION: type = "application"; break;
+            default:
+                type = t->tp_data.tp_discrete_type->dt_extension
+                     ? t->tp_data.tp_discrete_type->dt_extension : "application";
+            }
+        } else if (t->tp_type == MAILMIME_TYPE_COMPOSITE_TYPE && t->tp_data.tp_composite_type) {
+            switch (t->tp_data.tp_composite_type->ct_type) {
+            case MAILMIME_COMPOSITE_TYPE_MESSAGE: type = "message"; break;
+            case MAILMIME_COMPOSITE_TYPE_MULTIPART: type = "multipart"; break;
+            default:
+                type = t->tp_data.tp_composite_type->ct_token
+                     ? t->tp_data.tp_composite_type->ct_token : "application";
+            }
+        }
+        if (ct->ct_subtype)
+            sub = ct->ct_subtype;
+    }
+    snprintf(out, outsz, "%s/%s", type, sub);
+    for (char *p = out; *p; p++)
+        *p = (char)candor__lower((unsigned char)*p);
+}
+
+static const struct mailmime_disposition *part_disposition(const struct mailmime *m)
+{
+    if (!m->mm_mime_fields)
+        return NULL;
+    for (clistiter *it = clist_begin(m->mm_mime_fields->fld_list); it; it = clist_next(it)) {
+        struct mailmime_field *f = clist_content(it);
+        if (f->fld_type == MAILMIME_FIELD_DISPOSITION)
+            return f->fld_data.fld_disposition;
+    }
+    return NULL;
+}
+
+static const char *part_content_id(const struct mailmime *m)
+{
+    if (!m->mm_mime_fields)
+        return NULL;
+    for (clistiter *it = clist_begin(m->mm_mime_fields->fld_list); it; it = clist_next(it)) {
+        struct mailmime_field *f = clist_content(it);
+        if (f->fld_type == MAILMIME_FIELD_ID)
+            return f->fld_data.fld_id;
+    }
+    return NULL;
+}
+
+static bool is_attachment(const struct mailmime *m)
+{
+    const struct mailmime_disposition *d = part_disposition(m);
+    return d && d->dsp_type && d->dsp_type->dsp_type == MAILMIME_DISPOSITION_TYPE_ATTACHMENT;
+}
+
+/* A parameter list flattened to name/value pairs. */
+struct params {
+    const char *name[128];
+    const char *value[128];
+    size_t n;
+};
+
+static void params_from_content(const struct mailmime_content *ct, struct params *p)
+{
+    p->n = 0;
+    if (!ct || !ct->ct_parameters)
+        return;
+    for (clistiter *it = clist_begin(ct->ct_parameters); it && p->n < 128; it = clist_next(it)) {
+        struct mailmime_parameter *pa = clist_content(it);
+        if (pa && pa->pa_name && pa->pa_value) {
+            p->name[p->n] = pa->pa_name;
+            p->value[p->n++] = pa->pa_value;
+        }
+    }
+}
+
+static void params_from_disposition(const struct mailmime_disposition *d, struct params *p)
+{
+    p->n = 0;
+    if (!d || !d->dsp_parms)
+        return;
+    for (clistiter *it = clist_begin(d->dsp_parms); it && p->n < 128; it = clist_next(it)) {
+        struct mailmime_disposition_parm *pa = clist_content(it);
+        if (pa->pa_type == MAILMIME_DISPOSITION_PARM_FILENAME && pa->pa_data.pa_filename) {
+            p->name[p->n] = "filename";
+            p->value[p->n++] = pa->pa_data.pa_filename;
+        } else if (pa->pa_type == MAILMIME_DISPOSITION_PARM_PARAMETER && pa->pa_data.pa_parameter
+                   && pa->pa_data.pa_parameter->pa_name && pa->pa_data.pa_parameter->pa_value) {
+            p->name[p->n] = pa->pa_data.pa_parameter->pa_name;
+            p->value[p->n++] = pa->pa_data.pa_parameter->pa_value;
+        }
+    }
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static void pct_decode(struct candor_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        int h, l;
+        if (*s == '%' && (h = hexval(s[1])) >= 0 && (l = hexval(s[2])) >= 0) {
+            candor__buf_putc(b, (char)(h * 16 + l));
+            s += 2;
+        } else {
+            candor__buf_putc(b, *s);
+        }
+    }
+}
+
+/* Strip one pair of surrounding double quotes (libetpan may keep them). */
+static const char *unquote(const char *v, char *tmp, size_t tmpsz)
+{
+    size_t n = strlen(v);
+    if (n >= 2 && v[0] == '"' && v[n - 1] == '"' && n - 2 < tmpsz) {
+        memcpy(tmp, v + 1, n - 2);
+        tmp[n - 2] = '\0';
+        return tmp;
+    }
+    return v;
+}
+
+/* The value of parameter NAME, decoded: RFC 2231 (name*, name*0*, ...
+ * continuations with a charset) when present, else the plain value with
+ * any RFC 2047 words in it decoded (Outlook writes them inside quotes).
+ * New string, NULL when absent; *OOM on allocation failure. */
+static char *param_get(struct candor_message *msg, const struct params *p, const char *name,
+                       bool *oom)
+{
+    size_t nlen = strlen(name);
+    /* RFC 2231: collect name*N[*] and name* segments by index. */
+    const char *seg[MAX_PARAM_SEGMENTS] = {0};
+    bool seg_ext[MAX_PARAM_SEGMENTS] = {0};
+    size_t nseg = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        const char *pn = p->name[i];
+        if (candor__strncasecmp(pn, name, nlen) != 0 || pn[nlen] != '*')
+            continue;
+        const char *rest = pn + nlen + 1;
+        long idx = 0;
+        bool ext;
+        if (!*rest) {
+            ext = true;                                 /* name*=charset'lang'value */
+        } else {
+            char *end;
+            idx = strtol(rest, &end, 10);
+            if (end == rest || idx < 0 || idx >= MAX_PARAM_SEGMENTS
+                || (*end && strcmp(end, "*") != 0))
+                continue;
+            ext = *end == '*';
+        }
+        if (!seg[idx]) {
+            seg[idx] = p->value[i];
+            seg_ext[idx] = ext;
+            if ((size_t)idx + 1 > nseg)
+                nseg = (size_t)idx + 1;
+        }
+    }
+    if (nseg && seg[0]) {
+        struct candor_buf raw = CANDOR_BUF_INIT;
+        char charset[64] = "";
+        for (size_t k = 0; k < nseg && seg[k]; k++) {
+            char qtmp[1024];
+            const char *v = unquote(seg[k], qtmp, sizeof qtmp);
+            if (seg_ext[k]) {
+                if (k == 0) {
+                    const char *q1 = strchr(v, '\'');
+                    const char *q2 = q1 ? strchr(q1 + 1, '\'') : NULL;
+                    if (q1 && q2) {
+                        size_t cl = (size_t)(q1 - v);
+                        if (cl >= sizeof charset)
+                            cl = sizeof charset - 1;
+                        memcpy(charset, v, cl);
+                        charset[cl] = '\0';
+                        v = q2 + 1;
+                    }
+                }
+                pct_decode(&raw, v);
+            } else {
+                candor__buf_puts(&raw, v);
+            }
+        }
+        if (raw.oom) {
+            candor__buf_free(&raw);
+            *oom = true;
+            return NULL;
+        }
+        size_t bad = 0;
+        bool unknown = false;
+        char *r = to_utf8(charset, raw.data ? raw.data : "", raw.len, &bad, &unknown);
+        if (unknown) {
+            candor__message_add_error(msg, "parameter %s: unknown charset \"%.40s\"", name, charset);
+            r = candor__utf8_sanitize(raw.data ? raw.data : "", raw.len, &bad);
+        }
+        if (r && bad)
+            candor__message_add_error(msg, "parameter %s: %zu invalid byte sequence(s) replaced",
+                                      name, bad);
+        candor__buf_free(&raw);
+        if (!r)
+            *oom = true;
+        return r;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        if (candor__strcasecmp(p->name[i], name) != 0)
+            continue;
+        char qtmp[1024];
+        const char *v = unquote(p->value[i], qtmp, sizeof qtmp);
+        size_t bad = 0;
+        char *s = candor__utf8_sanitize(v, strlen(v), &bad);
+        if (!s) {
+            *oom = true;
+            return NULL;
+        }
+        if (bad)
+            candor__message_add_error(msg, "parameter %s: %zu byte(s) not UTF-8 replaced", name, bad);
+        char *d = decode_words(msg, name, s, strlen(s));
+        free(s);
+        if (!d)
+            *oom = true;
+        return d;
+    }
+    return NULL;
+}
+
+static char *part_filename(struct walk *w, const struct mailmime *m)
+{
+    struct params p;
+    bool oom = false;
+    params_from_disposition(part_disposition(m), &p);
+    char *f = param_get(w->msg, &p, "filename", &oom);
+    if (!f && !oom) {
+        params_from_content(m->mm_content_type, &p);
+        f = param_get(w->msg, &p, "name", &oom);
+    }
+    if (oom)
+        w->oom = true;
+    if (f && !*f) {
+        free(f);
+        f = NULL;
+    }
+    return f;
+}
+
+static char *part_charset(const struct mailmime *m)
+{
+    struct params p;
+    params_from_content(m->mm_content_type, &p);
+    for (size_t i = 0; i < p.n; i++)
+        if (candor__strcasecmp(p.name[i], "charset") == 0) {
+            char tmp[128];
+            return candor__strdup(unquote(p.value[i], tmp, sizeof tmp));
+        }
+    return NULL;
+}
+
+static const char *part_param(const struct mailmime *m, const char *name)
+{
+    struct params p;
+    params_from_content(m->mm_content_type, &p);
+    for (size_t i = 0; i < p.n; i++)
+        if (candor__strcasecmp(p.name[i], name) == 0)
+            return p.value[i];
+    return NULL;
+}
+
+/* Decode the transfer encoding of a part's body. *OUT is an mmap_string
+ * from libetpan (free with mailmime_decoded_part_free) or NULL with
+ * *LEN = 0 when the decoded-bytes budget is spent. Returns false on OOM. */
+static bool decode_part(struct walk *w, const struct mailmime_data *data, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (!data || data->dt_type != MAILMIME_DATA_TEXT || !data->dt_data.dt_text.dt_data)
+        return true;
+    const char *src = data->dt_data.dt_text.dt_data;
+    size_t slen = data->dt_data.dt_text.dt_length;
+    size_t left = w->lim->max_decoded_bytes - w->decoded;
+    if (slen > left) {
+        /* Decoding never grows the data, so the first LEFT encoded bytes
+         * fit in what is left of the budget. */
+        if (!w->decoded_noted)
+            candor__message_add_error(w->msg, "MIME: more than %zu decoded bytes, rest not decoded",
+                                      w->lim->max_decoded_bytes);
+        w->decoded_noted = true;
+        slen = left;
+        if (!slen)
+            return true;
+    }
+    int enc = data->dt_encoded ? data->dt_encoding : MAILMIME_MECHANISM_8BIT;
+    if (enc != MAILMIME_MECHANISM_BASE64 && enc != MAILMIME_MECHANISM_QUOTED_PRINTABLE)
+        enc = MAILMIME_MECHANISM_8BIT;
+    size_t idx = 0;
+    int r = mailmime_part_parse(src, slen, &idx, enc, out, len);
+    if (r == MAILIMF_ERROR_MEMORY)
+        return false;
+    if (r != MAILIMF_NO_ERROR) {
+        *out = NULL;
+        *len = 0;
+        candor__message_add_error(w->msg, "MIME: a part could not be decoded");
+        return true;
+    }
+    w->decoded += *len;
+    return true;
+}
+
+static bool add_attachment(struct walk *w, struct mailmime *m, const char *type)
+{
+    struct candor_message *msg = w->msg;
+    size_t size = 0;
+    const struct mailmime_data *data = m->mm_type == MAILMIME_SINGLE ? m->mm_data.mm_single
+                                                                     : m->mm_body;
+    if (data && data->dt_type == MAILMIME_DATA_TEXT) {
+        if (data->dt_encoded && (data->dt_encoding == MAILMIME_MECHANISM_BASE64
+                                 || data->dt_encoding == MAILMIME_MECHANISM_QUOTED_PRINTABLE)) {
+            char *dec;
+            size_t dlen;
+            if (!decode_part(w, data, &dec, &dlen))
+                return false;
+            size = dlen;
+            if (dec)
+                mailmime_decoded_part_free(dec);
+        } else {
+            size = data->dt_data.dt_text.dt_length;
+        }
+    }
+    if (msg->n_attachments == w->att_cap) {
+        size_t nc = w->att_cap ? w->att_cap * 2 : 4;
+        struct candor_attachment *a = realloc(msg->attachments, nc * sizeof *a);
+        if (!a)
+            return false;
+        msg->attachments = a;
+        w->att_cap = nc;
+    }
+    struct candor_attachment *a = &msg->attachments[msg->n_attachments];
+    a->filename = part_filename(w, m);
+    a->content_type = candor__strdup(type);
+    a->size = size;
+    msg->n_attachments++;
+    return a->content_type && !w->oom;
+}
+
+/* Python's email.message.MIMEPart._find_body, the reference for "the
+ * preferred body": attachments are skipped, text/plain beats text/html,
+ * multipart/related looks at its start part only, message/rfc822 is not
+ * entered. */
+static void find_body(struct walk *w, struct mailmime *m, size_t depth)
+{
+    if (!m || depth > w->lim->max_mime_depth || (w->body && w->body_prio == 0))
+        return;
+    if (is_attachment(m))
+        return;
+    char type[160];
+    content_type_str(m->mm_content_type, type, sizeof type);
+    if (m->mm_type == MAILMIME_SINGLE) {
+        int prio = strcmp(type, "text/plain") == 0 ? 0 : strcmp(type, "text/html") == 0 ? 1 : -1;
+        if (prio >= 0 && (!w->body || prio < w->body_prio)) {
+            w->body = m;
+            w->body_prio = prio;
+        }
+        return;
+    }
+    if (m->mm_type != MAILMIME_MULTIPLE)
+        return;
+    clist *parts = m->mm_data.mm_multipart.mm_mp_list;
+    if (strcmp(type, "multipart/related") != 0) {
+        for (clistiter *it = clist_begin(parts); it; it = clist_next(it))
+            find_body(w, clist_content(it), depth + 1);
+        return;
+    }
+    struct mailmime *cand = NULL;
+    const char *start = part_param(m, "start");
+    if (start) {
+        char tmp[512];
+        char *sid = clean_id(unquote(start, tmp, sizeof tmp), strlen(unquote(start, tmp, sizeof tmp)));
+        for (clistiter *it = clist_begin(parts); it && sid && !cand; it = clist_next(it)) {
+            const char *cid = part_content_id(clist_content(it));
+            if (cid) {
+                char *c = clean_id(cid, strlen(cid));
+                if (c && strcmp(c, sid) == 0)
+                    cand = clist_content(it);
+                free(c);
+            }
+        }
+        free(sid);
+    }
+    if (!cand && clist_begin(parts))
+        cand = clist_content(clist_begin(parts));
+    find_body(w, cand, depth + 1);
+}
+
+/* List the attachments: every leaf part but the chosen body that is an
+ * attachment, has a file name, or is not text/plain or text/html; a
+ * message/rfc822 part is one attachment (its own parts are not listed).
+ * Counts parts and enforces the depth and part limits. */
+static bool walk_parts(struct walk *w, struct mailmime *m, size_t depth)
+{
+    if (!m)
+        return true;
+    if (depth > w->lim->max_mime_depth) {
+        if (!w->depth_noted)
+            candor__message_add_error(w->msg, "MIME: nested deeper than %zu, inner parts ignored",
+                                      w->lim->max_mime_depth);
+        w->depth_noted = true;
+        return true;
+    }
+    if (++w->parts > w->lim->max_mime_parts) {
+        if (!w->parts_noted)
+            candor__message_add_error(w->msg, "MIME: more than %zu parts, rest ignored",
+                                      w->lim->max_mime_parts);
+        w->parts_noted = true;
+        return true;
+    }
+    char type[160];
+    content_type_str(m->mm_content_type, type, sizeof type);
+    if (m->mm_type == MAILMIME_MULTIPLE) {
+        for (clistiter *it = clist_begin(m->mm_data.mm_multipart.mm_mp_list); it; it = clist_next(it))
+            if (!walk_parts(w, clist_content(it), depth + 1))
+                return false;
+        return true;
+    }
+    if (m == w->body)
+        return true;
+    if (m->mm_type == MAILMIME_MESSAGE)
+        return add_attachment(w, m, type);
+    bool textual = strcmp(type, "text/plain") == 0 || strcmp(type, "text/html") == 0;
+    if (!textual || is_attachment(m))
+        return add_attachment(w, m, type);
+    char *fn = part_filename(w, m);
+    bool named = fn != NULL;
+    free(fn);
+    if (w->oom)
+        return false;
+    return named ? add_attachment(w, m, type) : true;
+}
+
+/* Count the Content-Type fields that open a container (multipart or
+ * message types) and cut the input before the one that passes LIMIT: libetpan
+ * recurses once per container, so this bounds its stack and time whatever
+ * the nesting. Returns the length to parse. */
+static size_t container_cut(const char *d, size_t len, size_t limit)
+{
+    size_t count = 0, pos = 0;
+    while (pos < len) {
+        const char *nl = memchr(d + pos, '\n', len - pos);
+        size_t next = nl ? (size_t)(nl - d) + 1 : len;
+        if (next - pos > 14 && candor__strncasecmp(d + pos, "content-type", 12) == 0) {
+            size_t i = pos + 12;
+            while (i < len && is_wsp(d[i]))
+                i++;
+            if (i < len && d[i] == ':') {
+                i++;
+                /* skip white space, including one folded line break */
+                while (i < len && (candor__is_space((unsigned char)d[i])))
+                    i++;
+                if ((len - i >= 9 && candor__strncasecmp(d + i, "multipart", 9) == 0)
+                    || (len - i >= 7 && candor__strncasecmp(d + i, "message", 7) == 0)) {
+                    if (++count > limit)
+                        return pos;
+                }
+            }
+        }
+        pos = next;
+    }
+    return len;
+}
+
+static bool choose_text(struct walk *w)
+{
+    struct candor_message *msg = w->msg;
+    struct mailmime *m = w->body;
+    char *text = NULL;
+    if (m) {
+        char *dec = NULL;
+        size_t dlen = 0;
+        if (!decode_part(w, m->mm_data.mm_single, &dec, &dlen))
+            return false;
+        char *cs = part_charset(m);
+        size_t bad = 0;
+        bool unknown = false;
+        char *u = to_utf8(cs, dec ? dec : "", dlen, &bad, &unknown);
+        if (unknown) {
+            candor__message_add_error(msg, "body: unknown charset \"%.40s\", read as UTF-8", cs);
+            u = candor__utf8_sanitize(dec ? dec : "", dlen, &bad);
+            if (u && bad) {
+                /* Not UTF-8 either: windows-1252 loses nothing. */
+                free(u);
+                u = to_utf8("windows-1252", dec ? dec : "", dlen, &bad, &unknown);
+            }
+        } else if (bad) {
+            candor__message_add_error(msg, "body: %zu invalid byte sequence(s) in %.40s replaced",
+                                      bad, cs ? cs : "UTF-8");
+        }
+        free(cs);
+        if (dec)
+            mailmime_decoded_part_free(dec);
+        if (!u)
+            return false;
+        /* one line ending: LF (libetpan's QP decoder writes CRLF) */
+        char *o = u;
+        for (const char *q = u; *q; q++) {
+            if (*q == '\r') {
+                if (q[1] != '\n')
+                    *o++ = '\n';
+                continue;
+            }
+            *o++ = *q;
+        }
+        *o = '\0';
+        if (w->body_prio == 1) {
+            bool trunc = false;
+            text = candor__html_to_text(u, strlen(u), w->lim->max_html_depth,
+                                        w->lim->max_text_bytes, &trunc);
+            free(u);
+            if (!text)
+                return false;
+            if (trunc)
+                candor__message_add_error(msg, "body: HTML cut at the depth or size limit");
+            msg->text_from_html = true;
+        } else {
+            const char *fmt = part_param(m, "format");
+            const char *delsp = part_param(m, "delsp");
+            char t1[32], t2[32];
+            if (fmt && candor__strcasecmp(unquote(fmt, t1, sizeof t1), "flowed") == 0) {
+                bool ds = delsp && candor__strcasecmp(unquote(delsp, t2, sizeof t2), "yes") == 0;
+                text = candor__text_unflow(u, ds);
+                free(u);
+                if (!text)
+                    return false;
+            } else {
+                text = u;
+            }
+        }
+    } else {
+        text = candor__strdup("");
+        if (!text)
+            return false;
+    }
+    size_t tl = strlen(text);
+    if (tl > w->lim->max_text_bytes) {
+        /* cut on a character boundary */
+        size_t cut = w->lim->max_text_bytes;
+        while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80)
+            cut--;
+        text[cut] = '\0';
+        candor__message_add_error(msg, "body: text longer than %zu bytes cut", w->lim->max_text_bytes);
+    }
+    msg->text = text;
+    return candor__text_split(text, &msg->new_text, &msg->quoted_text, &msg->signature);
+}
+
+/* ------------------------------------------------------------------ */
+/* parse                                                               */
+/* ------------------------------------------------------------------ */
+
+static candor_status_t parse_body(struct candor_message *msg, const char *d, size_t len)
+{
+    const struct candor_limits *lim = &msg->ctx->limits;
+    /* libetpan recursion and part count are bounded by cutting the input. */
+    size_t plen = container_cut(d, len, lim->max_mime_parts);
+    if (plen < len)
+        candor__message_add_error(msg, "MIME: more than %zu multipart or message parts, rest ignored",
+                                  lim->max_mime_parts);
+    size_t idx = 0;
+    struct mailmime *mime = NULL;
+    int r = mailmime_parse(d, plen, &idx, &mime);
+    if (r == MAILIMF_ERROR_MEMORY)
+        return candor__fail(CANDOR_ENOMEM, "message: out of memory");
+    struct walk w = { .msg = msg, .lim = lim };
+    struct mailmime *root = NULL;
+    if (r != MAILIMF_NO_ERROR || !mime) {
+        candor__message_add_error(msg, "MIME: cannot parse the message structure");
+    } else {
+        root = mime;
+        if (root->mm_type == MAILMIME_MESSAGE && root->mm_data.mm_message.mm_msg_mime)
+            root = root->mm_data.mm_message.mm_msg_mime;
+        char type[160];
+        content_type_str(root->mm_content_type, type, sizeof type);
+        msg->content_type = candor__strdup(type);
+        find_body(&w, root, 0);
+        if (!w.body) {
+            /* Nothing readable at the top: a forward as a lone attachment
+             * (or a digest) still has text, in its first inner message. */
+            struct mailmime *stack[64];
+            size_t sp = 0;
+            stack[sp++] = root;
+            while (sp && !w.body) {
+                struct mailmime *m = stack[--sp];
+                if (m->mm_type == MAILMIME_MESSAGE && m->mm_data.mm_message.mm_msg_mime) {
+                    find_body(&w, m->mm_data.mm_message.mm_msg_mime, 1);
+                } else if (m->mm_type == MAILMIME_MULTIPLE) {
+                    /* push in reverse so the first part is looked at first */
+                    clist *l = m->mm_data.mm_multipart.mm_mp_list;
+                    for (clistiter *it = clist_end(l); it && sp < 64; it = clist_previous(it))
+                        stack[sp++] = clist_content(it);
+                }
+            }
+        }
+    }
+    if (!msg->content_type)
+        msg->content_type = candor__strdup("text/plain");
+    /* the body first, so that attachments cannot spend its decoding budget */
+    bool ok = msg->content_type && choose_text(&w);
+    if (ok && root && (!walk_parts(&w, root, 0) || w.oom))
+        ok = false;
+    if (mime)
+        mailmime_free(mime);
+    if (!ok)
+        return candor__fail(CANDOR_ENOMEM, "message: out of memory");
+    return CANDOR_OK;
+}
 
 candor_status_t candor_message_parse(struct candor_message **out, const struct candor_ctx *ctx,
                                      const void *data, size_t len)
-{ (void)ctx; (void)data; (void)len; if (out) *out = NULL; return candor__fail(CANDOR_ERROR, "message: not implemented"); }
-candor_status_t candor_message_parse_file(struct candor_message **out, const struct candor_ctx *ctx, const char *path)
-{ (void)ctx; (void)path; if (out) *out = NULL; return candor__fail(CANDOR_ERROR, "message: not implemented"); }
-void candor_message_free(struct candor_message *msg) { free(msg); }
+{
+    if (out)
+        *out = NULL;
+    if (!out || !ctx || (!data && len))
+        return candor__fail(CANDOR_EINVAL, "message_parse: NULL argument");
+    struct candor_message *msg = calloc(1, sizeof *msg);
+    if (!msg)
+        return candor__fail(CANDOR_ENOMEM, "message: out of memory");
+    msg->ctx = ctx;
+    msg->raw_len = len;
+    const char *d = data ? data : "";
+    if (len > ctx->limits.max_message_bytes) {
+        candor__message_add_error(msg, "message: %zu bytes, over the limit of %zu; the rest ignored",
+                                  len, ctx->limits.max_message_bytes);
+        len = ctx->limits.max_message_bytes;
+    }
+    /* An mbox "From " line before the header is not a field. */
+    size_t start = 0;
+    if (len >= 5 && memcmp(d, "From ", 5) == 0) {
+        const char *nl = memchr(d, '\n', len);
+        start = nl ? (size_t)(nl - d) + 1 : len;
+    }
+    size_t body = scan_headers(msg, d, len, start);
+    if (body == (size_t)-1) {
+        candor_message_free(msg);
+        return candor__fail(CANDOR_ENOMEM, "message: out of memory");
+    }
+    msg->body_offset = body;
+    if (!msg->n_headers && len == 0)
+        candor__message_add_error(msg, "message: empty");
+    if (!parse_fields(msg)) {
+        candor_message_free(msg);
+        return candor__fail(CANDOR_ENOMEM, "message: out of memory");
+    }
+    candor_status_t st = parse_body(msg, d + start, len - start);
+    if (st != CANDOR_OK) {
+        candor_message_free(msg);
+        return st;
+    }
+    if (msg->errors.n > MAX_ERRORS + 1) {
+        /* cannot happen: add_error caps the list */
+    }
+    *out = msg;
+    return CANDOR_OK;
+}
+
+candor_status_t candor_message_parse_file(struct candor_message **out, const struct candor_ctx *ctx,
+                                          const char *path)
+{
+    if (out)
+        *out = NULL;
+    if (!out || !ctx || !path)
+        return candor__fail(CANDOR_EINVAL, "message_parse_file: NULL argument");
+    char *data = NULL;
+    size_t len = 0;
+    candor_status_t st = candor__read_file(path, ctx->limits.max_message_bytes, &data, &len);
+    if (st != CANDOR_OK)
+        return st;
+    st = candor_message_parse(out, ctx, data, len);
+    free(data);
+    return st;
+}
+
+static void addrlist_free(struct candor_addrlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        addr_free(&l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+void candor_message_free(struct candor_message *msg)
+{
+    if (!msg)
+        return;
+    for (size_t i = 0; i < msg->n_headers; i++) {
+        free(msg->headers[i].name);
+        free(msg->headers[i].value);
+    }
+    free(msg->headers);
+    free(msg->message_id);
+    addr_free(&msg->from);
+    addr_free(&msg->sender);
+    addrlist_free(&msg->to);
+    addrlist_free(&msg->cc);
+    addrlist_free(&msg->bcc);
+    addrlist_free(&msg->reply_to);
+    addrlist_free(&msg->resent_to);
+    addrlist_free(&msg->resent_cc);
+    addrlist_free(&msg->resent_bcc);
+    free(msg->return_path);
+    candor__strv_free(&msg->delivered_to);
+    free(msg->subject);
+    free(msg->in_reply_to);
+    candor__strv_free(&msg->references);
+    free(msg->auto_submitted);
+    free(msg->list_id);
+    free(msg->content_type);
+    free(msg->text);
+    free(msg->new_text);
+    free(msg->quoted_text);
+    free(msg->signature);
+    for (size_t i = 0; i < msg->n_attachments; i++) {
+        free(msg->attachments[i].filename);
+        free(msg->attachments[i].content_type);
+    }
+    free(msg->attachments);
+    candor__strv_free(&msg->errors);
+    free(msg);
+}
+
+/* ------------------------------------------------------------------ */
+/* accessors                                                           */
+/* ------------------------------------------------------------------ */
+
 const char *candor_message_id(const struct candor_message *m) { return m ? m->message_id : NULL; }
 const char *candor_message_subject(const struct candor_message *m) { return m ? m->subject : NULL; }
 const char *candor_message_from_address(const struct candor_message *m) { return m ? m->from.address : NULL; }
@@ -17,15 +1668,142 @@ const char *candor_message_text(const struct candor_message *m) { return m ? m->
 const char *candor_message_new_text(const struct candor_message *m) { return m ? m->new_text : NULL; }
 int64_t candor_message_date(const struct candor_message *m) { return m && m->has_date ? m->date : 0; }
 size_t candor_message_error_count(const struct candor_message *m) { return m ? m->errors.n : 0; }
-const char *candor_message_error(const struct candor_message *m, size_t i) { return m && i < m->errors.n ? m->errors.v[i] : NULL; }
+const char *candor_message_error(const struct candor_message *m, size_t i)
+{ return m && i < m->errors.n ? m->errors.v[i] : NULL; }
 size_t candor_message_body_offset(const struct candor_message *m) { return m ? m->body_offset : 0; }
-candor_status_t candor_message_to_json(const struct candor_message *msg, const char *file, char **json)
-{ (void)msg; (void)file; if (json) *json = NULL; return candor__fail(CANDOR_ERROR, "message: not implemented"); }
-const char *candor__message_header(const struct candor_message *msg, const char *name, size_t nth)
-{ (void)msg; (void)name; (void)nth; return NULL; }
-bool candor__message_add_error(struct candor_message *msg, const char *fmt, ...)
-{ (void)msg; (void)fmt; return false; }
+
+/* ------------------------------------------------------------------ */
+/* JSON                                                                */
+/* ------------------------------------------------------------------ */
+
+static json_object *jstr(const char *s)
+{
+    return s ? json_object_new_string(s) : NULL;
+}
+
+static json_object *jaddr(const struct candor_addr *a)
+{
+    json_object *o = json_object_new_object();
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "name", jstr(a ? a->name : NULL));
+    json_object_object_add(o, "address", jstr(a ? a->address : NULL));
+    return o;
+}
+
+static json_object *jaddrs(const struct candor_addrlist *l)
+{
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; a && l && i < l->n; i++)
+        json_object_array_add(a, jaddr(&l->v[i]));
+    return a;
+}
+
+static json_object *jstrv(const struct candor_strv *sv)
+{
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; a && sv && i < sv->n; i++)
+        json_object_array_add(a, json_object_new_string(sv->v[i]));
+    return a;
+}
+
+static void format_date(int64_t t, char out[64])
+{
+    int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+    int64_t secs = t - days * 86400;
+    /* civil_from_days */
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = (int64_t)yoe + era * 400;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    unsigned d = doy - (153 * mp + 2) / 5 + 1;
+    unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+    snprintf(out, 64, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)y, m, d,
+             (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
+}
+
 void *candor__message_json(const struct candor_message *msg, const char *file, bool with_text)
-{ (void)msg; (void)file; (void)with_text; return NULL; }
+{
+    json_object *o = json_object_new_object();
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "file", jstr(file));
+    json_object_object_add(o, "message_id", jstr(msg ? msg->message_id : NULL));
+    json_object_object_add(o, "from", jaddr(msg ? &msg->from : NULL));
+    json_object_object_add(o, "to", jaddrs(msg ? &msg->to : NULL));
+    json_object_object_add(o, "cc", jaddrs(msg ? &msg->cc : NULL));
+    json_object_object_add(o, "reply_to", jaddrs(msg ? &msg->reply_to : NULL));
+    json_object_object_add(o, "subject", jstr(msg ? msg->subject : NULL));
+    if (msg && msg->has_date) {
+        char d[64];
+        format_date(msg->date, d);
+        json_object_object_add(o, "date", json_object_new_string(d));
+    } else {
+        json_object_object_add(o, "date", NULL);
+    }
+    json_object_object_add(o, "in_reply_to", jstr(msg ? msg->in_reply_to : NULL));
+    json_object_object_add(o, "references", jstrv(msg ? &msg->references : NULL));
+    if (with_text)
+        json_object_object_add(o, "text", jstr(msg ? msg->text : NULL));
+    json_object_object_add(o, "new_text", jstr(msg ? msg->new_text : NULL));
+    json_object *atts = json_object_new_array();
+    for (size_t i = 0; atts && msg && i < msg->n_attachments; i++) {
+        const struct candor_attachment *a = &msg->attachments[i];
+        json_object *ao = json_object_new_object();
+        if (!ao)
+            break;
+        json_object_object_add(ao, "filename", jstr(a->filename));
+        json_object_object_add(ao, "content_type", jstr(a->content_type));
+        json_object_object_add(ao, "size", json_object_new_int64((int64_t)a->size));
+        json_object_array_add(atts, ao);
+    }
+    json_object_object_add(o, "attachments", atts);
+    json_object_object_add(o, "auto_submitted", jstr(msg ? msg->auto_submitted : NULL));
+    json_object_object_add(o, "list_id", jstr(msg ? msg->list_id : NULL));
+    json_object_object_add(o, "errors", jstrv(msg ? &msg->errors : NULL));
+    return o;
+}
+
+static candor_status_t json_out(json_object *o, char **json)
+{
+    if (!o)
+        return candor__fail(CANDOR_ENOMEM, "message: out of memory");
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN
+                                                      | JSON_C_TO_STRING_NOSLASHESCAPE);
+    *json = s ? candor__strdup(s) : NULL;
+    json_object_put(o);
+    if (!*json)
+        return candor__fail(CANDOR_ENOMEM, "message: out of memory");
+    return CANDOR_OK;
+}
+
+candor_status_t candor_message_to_json(const struct candor_message *msg, const char *file, char **json)
+{
+    if (json)
+        *json = NULL;
+    if (!msg || !json)
+        return candor__fail(CANDOR_EINVAL, "message_to_json: NULL argument");
+    return json_out(candor__message_json(msg, file, true), json);
+}
+
 candor_status_t candor_message_unreadable_json(const char *file, const char *reason, char **json)
-{ (void)file; (void)reason; if (json) *json = NULL; return candor__fail(CANDOR_ERROR, "message: not implemented"); }
+{
+    if (json)
+        *json = NULL;
+    if (!json)
+        return candor__fail(CANDOR_EINVAL, "message_unreadable_json: NULL argument");
+    json_object *o = candor__message_json(NULL, file, true);
+    if (!o)
+        return candor__fail(CANDOR_ENOMEM, "message: out of memory");
+    json_object *errs = json_object_new_array();
+    char *r = candor__utf8_sanitize(reason ? reason : "unreadable", strlen(reason ? reason : "unreadable"), NULL);
+    if (errs && r)
+        json_object_array_add(errs, json_object_new_string(r));
+    free(r);
+    json_object_object_add(o, "errors", errs);
+    return json_out(o, json);
+}

@@ -23,4 +23,10 @@ CANDOR_HIDDEN char *candor__html_to_text(const char *html, size_t len,
 CANDOR_HIDDEN bool candor__text_split(const char *text, char **new_text,
                                       char **quoted, char **signature);
 
+/* Undo RFC 3676 format=flowed: a line ending in a space is joined with
+ * the next line of the same quote depth (DELSP: the space is removed);
+ * space-stuffing is removed; "-- " stays a signature separator. Returns a
+ * new string (free()) or NULL on OOM. */
+CANDOR_HIDDEN char *candor__text_unflow(const char *text, bool delsp);
+
 #endif
