@@ -975,6 +975,19 @@ static const char *part_content_id(const struct mailmime *m)
     return NULL;
 }
 
+/* The Content-Transfer-Encoding of a part (MAILMIME_MECHANISM_*). */
+static int part_encoding(const struct mailmime *m)
+{
+    if (!m->mm_mime_fields)
+        return MAILMIME_MECHANISM_7BIT;
+    for (clistiter *it = clist_begin(m->mm_mime_fields->fld_list); it; it = clist_next(it)) {
+        struct mailmime_field *f = clist_content(it);
+        if (f->fld_type == MAILMIME_FIELD_TRANSFER_ENCODING && f->fld_data.fld_encoding)
+            return f->fld_data.fld_encoding->enc_type;
+    }
+    return MAILMIME_MECHANISM_7BIT;
+}
+
 static bool is_attachment(const struct mailmime *m)
 {
     const struct mailmime_disposition *d = part_disposition(m);
@@ -1353,8 +1366,14 @@ static bool walk_parts(struct walk *w, struct mailmime *m, size_t depth)
     }
     if (m == w->body)
         return true;
-    if (m->mm_type == MAILMIME_MESSAGE)
+    if (m->mm_type == MAILMIME_MESSAGE || strcmp(type, "message/rfc822") == 0) {
+        int enc = part_encoding(m);
+        if (enc == MAILMIME_MECHANISM_BASE64 || enc == MAILMIME_MECHANISM_QUOTED_PRINTABLE)
+            /* RFC 2046 5.2.1: only 7bit, 8bit or binary; not read inside */
+            candor__message_add_error(w->msg, "MIME: %s part with a base64 or quoted-printable "
+                                      "encoding, its content not read", type);
         return add_attachment(w, m, type);
+    }
     bool textual = strcmp(type, "text/plain") == 0 || strcmp(type, "text/html") == 0;
     if (!textual || is_attachment(m))
         return add_attachment(w, m, type);
@@ -1366,35 +1385,40 @@ static bool walk_parts(struct walk *w, struct mailmime *m, size_t depth)
     return named ? add_attachment(w, m, type) : true;
 }
 
-/* Count the Content-Type fields that open a container (multipart or
- * message types) and cut the input before the one that passes LIMIT: libetpan
- * recurses once per container, so this bounds its stack and time whatever
- * the nesting. Returns the length to parse. */
-static size_t container_cut(const char *d, size_t len, size_t limit)
+/* One pass over the raw message before libetpan sees it: count the
+ * Content-Type fields that open a container (multipart or message types)
+ * and cut the input before the one that passes LIMIT (libetpan recurses
+ * once per container, so this bounds its stack and time whatever the
+ * nesting), and find the longest line. Returns the length to parse. */
+static size_t prescan(const char *d, size_t len, size_t limit, size_t *longest)
 {
-    size_t count = 0, pos = 0;
+    size_t count = 0, pos = 0, cut = len;
+    *longest = 0;
     while (pos < len) {
         const char *nl = memchr(d + pos, '\n', len - pos);
         size_t next = nl ? (size_t)(nl - d) + 1 : len;
-        if (next - pos > 14 && candor__strncasecmp(d + pos, "content-type", 12) == 0) {
+        if (next - pos > *longest)
+            *longest = next - pos - (nl ? 1 : 0);
+        if (cut == len && next - pos > 14 && (d[pos] == 'C' || d[pos] == 'c')
+            && candor__strncasecmp(d + pos, "content-type", 12) == 0) {
             size_t i = pos + 12;
             while (i < len && is_wsp(d[i]))
                 i++;
             if (i < len && d[i] == ':') {
                 i++;
-                /* skip white space, including one folded line break */
-                while (i < len && (candor__is_space((unsigned char)d[i])))
+                /* white space, including one folded line break */
+                while (i < len && candor__is_space((unsigned char)d[i]))
                     i++;
                 if ((len - i >= 9 && candor__strncasecmp(d + i, "multipart", 9) == 0)
                     || (len - i >= 7 && candor__strncasecmp(d + i, "message", 7) == 0)) {
                     if (++count > limit)
-                        return pos;
+                        cut = pos;
                 }
             }
         }
         pos = next;
     }
-    return len;
+    return cut;
 }
 
 static bool choose_text(struct walk *w)
@@ -1489,7 +1513,10 @@ static candor_status_t parse_body(struct candor_message *msg, const char *d, siz
 {
     const struct candor_limits *lim = &msg->ctx->limits;
     /* libetpan recursion and part count are bounded by cutting the input. */
-    size_t plen = container_cut(d, len, lim->max_mime_parts);
+    size_t longest = 0;
+    size_t plen = prescan(d, len, lim->max_mime_parts, &longest);
+    if (longest > lim->max_line_bytes)
+        candor__message_add_error(msg, "message: a line longer than %zu bytes", lim->max_line_bytes);
     if (plen < len)
         candor__message_add_error(msg, "MIME: more than %zu multipart or message parts, rest ignored",
                                   lim->max_mime_parts);
