@@ -84,6 +84,11 @@ struct phrase {
 struct plist {
     struct phrase *v;
     size_t n;
+    /* index: the phrases whose first word starts with byte B are
+     * idx[start[B] .. start[B + 1]); bucket 256 holds the phrases that
+     * open with a marker ("*", "?", "^", "$", "#", "*suffix") */
+    size_t *idx;
+    size_t start[258];
 };
 
 struct candor_canned_conf {
@@ -121,6 +126,7 @@ void candor__canned_conf_free(struct candor_canned_conf *conf)
         for (size_t i = 0; i < conf->lists[l].n; i++)
             phrase_free(&conf->lists[l].v[i]);
         free(conf->lists[l].v);
+        free(conf->lists[l].idx);
     }
     free(conf);
 }
@@ -183,6 +189,31 @@ static bool plist_add(struct plist *l, const char *text)
         return false;
     }
     l->n++;
+    return true;
+}
+
+static size_t phrase_bucket(const struct phrase *p)
+{
+    unsigned char b = (unsigned char)p->tok[0][0];
+    return (b == '*' || b == '?' || b == '^' || b == '$' || b == '#') ? 256 : b;
+}
+
+static bool plist_index(struct plist *l)
+{
+    free(l->idx);
+    l->idx = malloc((l->n + 1) * sizeof *l->idx);
+    if (!l->idx)
+        return false;
+    size_t count[257] = { 0 };
+    for (size_t k = 0; k < l->n; k++)
+        count[phrase_bucket(&l->v[k])]++;
+    l->start[0] = 0;
+    for (size_t b = 0; b < 257; b++)
+        l->start[b + 1] = l->start[b] + count[b];
+    size_t fill[257];
+    memcpy(fill, l->start, sizeof fill);
+    for (size_t k = 0; k < l->n; k++)
+        l->idx[fill[phrase_bucket(&l->v[k])]++] = k;
     return true;
 }
 
@@ -290,6 +321,9 @@ candor_status_t candor__canned_load(struct candor_ctx *ctx, struct _xmlNode *sec
             free(t);
         }
     }
+    for (int l = 0; l < L_COUNT && st == CANDOR_OK; l++)
+        if (!plist_index(&c->lists[l]))
+            st = candor__fail(CANDOR_ENOMEM, "canned: out of memory");
     if (st != CANDOR_OK) {
         candor__canned_conf_free(c);
         return st;
@@ -560,13 +594,22 @@ static bool phrase_at_from(const struct phrase *p, size_t pi, const struct cando
 static int plist_find(const struct plist *l, const struct candor_words *w, size_t from, size_t to,
                       size_t *at, size_t *end)
 {
-    for (size_t i = from; i < to; i++)
-        for (size_t k = 0; k < l->n; k++)
-            if (phrase_at_from(&l->v[k], 0, w, i, from, to, end)) {
-                if (at)
-                    *at = i;
-                return (int)k;
+    if (!l->idx)
+        return -1;
+    for (size_t i = from; i < to; i++) {
+        unsigned char b = (unsigned char)candor__word_fold(w, i)[0];
+        for (int pass = 0; pass < 2; pass++) {
+            size_t bucket = pass ? 256 : b;
+            for (size_t j = l->start[bucket]; j < l->start[bucket + 1]; j++) {
+                size_t k = l->idx[j];
+                if (phrase_at_from(&l->v[k], 0, w, i, from, to, end)) {
+                    if (at)
+                        *at = i;
+                    return (int)k;
+                }
             }
+        }
+    }
     return -1;
 }
 
@@ -1706,17 +1749,14 @@ candor_status_t candor_check(struct candor_check **out, const struct candor_ctx 
 /* Recording a sent reply                                              */
 /* ------------------------------------------------------------------ */
 
-candor_status_t candor__canned_record_db(const struct candor_ctx *ctx, struct sqlite3 *db,
-                                         const struct candor_message *reply,
-                                         const char *recipient, int64_t sent_at)
+candor_status_t candor__canned_record_h(const struct candor_ctx *ctx, struct candor_history *h,
+                                        const struct candor_message *reply,
+                                        const char *recipient, int64_t sent_at)
 {
-    if (!ctx || !ctx->canned || !db || !reply)
+    if (!ctx || !ctx->canned || !h || !reply)
         return candor__fail(CANDOR_EINVAL, "record: missing argument");
     const struct candor_canned_conf *c = ctx->canned;
-    struct candor_history *h;
-    candor_status_t st = candor__history_open(&h, db);
-    if (st != CANDOR_OK)
-        return st;
+    candor_status_t st;
     const char *domain = domain_of(reply->from.address);
     int64_t id;
     st = candor__history_add_reply(h, recipient ? recipient : "", domain, reply->message_id,
@@ -1758,6 +1798,19 @@ candor_status_t candor__canned_record_db(const struct candor_ctx *ctx, struct sq
     }
     candor__strv_free(&mask);
     parts_free(&rp);
+    return st;
+}
+
+candor_status_t candor__canned_record_db(const struct candor_ctx *ctx, struct sqlite3 *db,
+                                         const struct candor_message *reply,
+                                         const char *recipient, int64_t sent_at)
+{
+    if (!ctx || !ctx->canned || !db || !reply)
+        return candor__fail(CANDOR_EINVAL, "record: missing argument");
+    struct candor_history *h;
+    candor_status_t st = candor__history_open(&h, db);
+    if (st == CANDOR_OK)
+        st = candor__canned_record_h(ctx, h, reply, recipient, sent_at);
     candor__history_close(h);
     return st;
 }

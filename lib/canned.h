@@ -20,6 +20,12 @@ CANDOR_HIDDEN candor_status_t candor__canned_record(const struct candor_ctx *ctx
 CANDOR_HIDDEN candor_status_t candor__canned_record_db(const struct candor_ctx *ctx,
         struct sqlite3 *db, const struct candor_message *reply,
         const char *recipient, int64_t sent_at);
+/* The same on an open history handle (store.h), to import many replies
+ * without preparing the statements again for each. */
+struct candor_history;
+CANDOR_HIDDEN candor_status_t candor__canned_record_h(const struct candor_ctx *ctx,
+        struct candor_history *h, const struct candor_message *reply,
+        const char *recipient, int64_t sent_at);
 /* candor_check() on a bare SQLite handle (NULL: no history). */
 CANDOR_HIDDEN candor_status_t candor__canned_check_db(struct candor_check **out,
         const struct candor_ctx *ctx, struct sqlite3 *db,

@@ -57,7 +57,7 @@ static const char *const sql[S_COUNT] = {
     [S_ADD_REPLY] = "INSERT INTO canned_reply(recipient, domain, message_id, sent_at) VALUES(?,?,?,?)",
     [S_ADD_DOMAIN] = "INSERT INTO canned_domain(domain, n) VALUES(?, 1)"
                      " ON CONFLICT(domain) DO UPDATE SET n = n + 1",
-    [S_BAND_FIND] = "SELECT para FROM canned_band WHERE key = ? LIMIT 64",
+    [S_BAND_FIND] = "SELECT para FROM canned_band WHERE key = ? LIMIT 16",
     [S_PARA_SIG] = "SELECT ntok, sig FROM canned_para WHERE id = ?",
     [S_ADD_PARA] = "INSERT INTO canned_para(ntok, sig) VALUES(?, ?)",
     [S_ADD_BAND] = "INSERT OR IGNORE INTO canned_band(key, para) VALUES(?, ?)",
@@ -91,19 +91,28 @@ candor_status_t candor__history_open(struct candor_history **out, struct sqlite3
     *out = NULL;
     if (!db)
         return candor__fail(CANDOR_EINVAL, "history: no database");
+    /* the tables must exist (a state written before the history) */
+    sqlite3_stmt *probe;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM canned_reply LIMIT 0", -1, &probe, NULL) != SQLITE_OK)
+        return candor__fail(CANDOR_EIO, "history: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(probe);
     struct candor_history *h = calloc(1, sizeof *h);
     if (!h)
         return candor__fail(CANDOR_ENOMEM, "history: out of memory");
-    h->db = db;
-    for (int i = 0; i < S_COUNT; i++) {
-        if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &h->st[i], NULL) != SQLITE_OK) {
-            candor_status_t st = db_fail(h, "prepare");
-            candor__history_close(h);
-            return st;
-        }
-    }
+    h->db = db;   /* statements are prepared on first use */
     *out = h;
     return CANDOR_OK;
+}
+
+/* The statement I, prepared on first use; NULL (error set) on failure. */
+static sqlite3_stmt *stmt(struct candor_history *h, int i)
+{
+    if (!h->st[i]
+        && sqlite3_prepare_v3(h->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &h->st[i], NULL) != SQLITE_OK) {
+        h->st[i] = NULL;
+        db_fail(h, "prepare");
+    }
+    return h->st[i];
 }
 
 void candor__history_close(struct candor_history *h)
@@ -143,7 +152,9 @@ static candor_status_t run_int(struct candor_history *h, sqlite3_stmt *s, int64_
 candor_status_t candor__history_add_reply(struct candor_history *h, const char *recipient,
         const char *domain, const char *message_id, int64_t sent_at, int64_t *id)
 {
-    sqlite3_stmt *s = h->st[S_ADD_REPLY];
+    sqlite3_stmt *s = stmt(h, S_ADD_REPLY);
+    if (!s)
+        return CANDOR_EIO;   /* message set by stmt() */
     sqlite3_bind_text(s, 1, recipient ? recipient : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, domain ? domain : "", -1, SQLITE_STATIC);
     if (message_id)
@@ -153,52 +164,96 @@ candor_status_t candor__history_add_reply(struct candor_history *h, const char *
     if (st != CANDOR_OK)
         return st;
     *id = sqlite3_last_insert_rowid(h->db);
-    s = h->st[S_ADD_DOMAIN];
+    s = stmt(h, S_ADD_DOMAIN);
+    if (!s)
+        return CANDOR_EIO;   /* message set by stmt() */
     sqlite3_bind_text(s, 1, domain ? domain : "", -1, SQLITE_STATIC);
     return run(h, s, "add domain");
 }
 
-/* Best cluster for FP among the LSH candidates. */
+/* Best cluster for FP among the LSH candidates. Candidates sharing two or
+ * more bands with FP are verified first (a true near-duplicate shares
+ * several); single-band candidates only while few have been verified, so
+ * that the very common words of a business cannot make a lookup slow. */
+#define MAX_CANDIDATES 256
+#define MAX_VERIFY 12
+#define MAX_VERIFY_SINGLE 4
+
+static candor_status_t verify(struct candor_history *h, const struct candor_fp *fp, int64_t para,
+                              int64_t *best, double *best_sim)
+{
+    sqlite3_stmt *q = stmt(h, S_PARA_SIG);
+    if (!q)
+        return CANDOR_EIO;   /* message set by stmt() */
+    sqlite3_bind_int64(q, 1, para);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(q, 1) == (int)sizeof fp->sig) {
+        struct candor_fp other;
+        other.ntok = (uint32_t)sqlite3_column_int(q, 0);
+        memcpy(other.sig, sqlite3_column_blob(q, 1), sizeof other.sig);
+        double sim = candor__fp_similarity(fp, &other);
+        if (sim > *best_sim) {
+            *best_sim = sim;
+            *best = para;
+        }
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return rc == SQLITE_DONE ? CANDOR_OK : db_fail(h, "paragraph");
+}
+
 static candor_status_t best_cluster(struct candor_history *h, const struct candor_fp *fp,
                                     int64_t *best, double *best_sim)
 {
     int64_t keys[CANDOR_FP_BANDS];
-    int64_t tried[256];
-    size_t ntried = 0;
+    int64_t cand[MAX_CANDIDATES];
+    unsigned char hits[MAX_CANDIDATES];
+    size_t n = 0;
     candor__fp_bands(fp, keys);
     *best = 0;
     *best_sim = 0;
     for (size_t b = 0; b < CANDOR_FP_BANDS; b++) {
-        sqlite3_stmt *s = h->st[S_BAND_FIND];
+        sqlite3_stmt *s = stmt(h, S_BAND_FIND);
+        if (!s)
+            return CANDOR_EIO;   /* message set by stmt() */
         sqlite3_bind_int64(s, 1, keys[b]);
         int rc;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
             int64_t para = sqlite3_column_int64(s, 0);
-            bool seen = false;
-            for (size_t i = 0; i < ntried; i++)
-                if (tried[i] == para) { seen = true; break; }
-            if (seen || ntried == sizeof tried / sizeof *tried)
-                continue;
-            tried[ntried++] = para;
-            sqlite3_stmt *q = h->st[S_PARA_SIG];
-            sqlite3_bind_int64(q, 1, para);
-            if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_bytes(q, 1) == (int)sizeof fp->sig) {
-                struct candor_fp other;
-                other.ntok = (uint32_t)sqlite3_column_int(q, 0);
-                memcpy(other.sig, sqlite3_column_blob(q, 1), sizeof other.sig);
-                double sim = candor__fp_similarity(fp, &other);
-                if (sim > *best_sim) {
-                    *best_sim = sim;
-                    *best = para;
-                }
+            size_t i;
+            for (i = 0; i < n; i++)
+                if (cand[i] == para)
+                    break;
+            if (i < n)
+                hits[i]++;
+            else if (n < MAX_CANDIDATES) {
+                cand[n] = para;
+                hits[n++] = 1;
             }
-            sqlite3_reset(q);
-            sqlite3_clear_bindings(q);
         }
         sqlite3_reset(s);
         sqlite3_clear_bindings(s);
         if (rc != SQLITE_DONE)
             return db_fail(h, "band lookup");
+    }
+    /* verify the candidates sharing the most bands first */
+    for (size_t v = 0; v < MAX_VERIFY && v < n; v++) {
+        size_t top = v;
+        for (size_t i = v + 1; i < n; i++)
+            if (hits[i] > hits[top])
+                top = i;
+        int64_t c = cand[top];
+        unsigned char hc = hits[top];
+        cand[top] = cand[v];
+        hits[top] = hits[v];
+        cand[v] = c;
+        hits[v] = hc;
+        if (hc < 2 && v >= MAX_VERIFY_SINGLE)
+            break;
+        candor_status_t st = verify(h, fp, c, best, best_sim);
+        if (st != CANDOR_OK)
+            return st;
     }
     return CANDOR_OK;
 }
@@ -212,7 +267,9 @@ candor_status_t candor__history_add_para(struct candor_history *h, int64_t reply
     if (st != CANDOR_OK)
         return st;
     if (!para || sim < join) {
-        sqlite3_stmt *s = h->st[S_ADD_PARA];
+        sqlite3_stmt *s = stmt(h, S_ADD_PARA);
+        if (!s)
+            return CANDOR_EIO;   /* message set by stmt() */
         sqlite3_bind_int(s, 1, (int)fp->ntok);
         sqlite3_bind_blob(s, 2, fp->sig, sizeof fp->sig, SQLITE_STATIC);
         if ((st = run(h, s, "add paragraph")) != CANDOR_OK)
@@ -221,20 +278,26 @@ candor_status_t candor__history_add_para(struct candor_history *h, int64_t reply
         int64_t keys[CANDOR_FP_BANDS];
         candor__fp_bands(fp, keys);
         for (size_t b = 0; b < CANDOR_FP_BANDS; b++) {
-            s = h->st[S_ADD_BAND];
+            s = stmt(h, S_ADD_BAND);
+            if (!s)
+                return CANDOR_EIO;   /* message set by stmt() */
             sqlite3_bind_int64(s, 1, keys[b]);
             sqlite3_bind_int64(s, 2, para);
             if ((st = run(h, s, "add band")) != CANDOR_OK)
                 return st;
         }
     }
-    sqlite3_stmt *s = h->st[S_ADD_USE];
+    sqlite3_stmt *s = stmt(h, S_ADD_USE);
+    if (!s)
+        return CANDOR_EIO;   /* message set by stmt() */
     sqlite3_bind_int64(s, 1, para);
     sqlite3_bind_text(s, 2, recipient ? recipient : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, reply);
     if ((st = run(h, s, "add use")) != CANDOR_OK)
         return st;
-    s = h->st[S_ADD_PARA_DOMAIN];
+    s = stmt(h, S_ADD_PARA_DOMAIN);
+    if (!s)
+        return CANDOR_EIO;   /* message set by stmt() */
     sqlite3_bind_int64(s, 1, para);
     sqlite3_bind_text(s, 2, domain ? domain : "", -1, SQLITE_STATIC);
     return run(h, s, "add paragraph domain");
@@ -253,19 +316,25 @@ candor_status_t candor__history_match(struct candor_history *h, const struct can
     m->similarity = sim;
     m->cluster = para;
     int64_t v;
-    sqlite3_stmt *s = h->st[S_RECIPIENTS];
+    sqlite3_stmt *s = stmt(h, S_RECIPIENTS);
+    if (!s)
+        return CANDOR_EIO;   /* message set by stmt() */
     sqlite3_bind_int64(s, 1, para);
     sqlite3_bind_text(s, 2, recipient ? recipient : "", -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 3, cap);
     if ((st = run_int(h, s, &v, "recipients")) != CANDOR_OK)
         return st;
     m->recipients = (int)v;
-    s = h->st[S_PARA_DOMAIN];
+    s = stmt(h, S_PARA_DOMAIN);
+    if (!s)
+        return CANDOR_EIO;   /* message set by stmt() */
     sqlite3_bind_int64(s, 1, para);
     sqlite3_bind_text(s, 2, domain ? domain : "", -1, SQLITE_STATIC);
     if ((st = run_int(h, s, &m->domain_uses, "paragraph domain")) != CANDOR_OK)
         return st;
-    s = h->st[S_DOMAIN];
+    s = stmt(h, S_DOMAIN);
+    if (!s)
+        return CANDOR_EIO;   /* message set by stmt() */
     sqlite3_bind_text(s, 1, domain ? domain : "", -1, SQLITE_STATIC);
     return run_int(h, s, &m->domain_replies, "domain");
 }
@@ -273,7 +342,9 @@ candor_status_t candor__history_match(struct candor_history *h, const struct can
 candor_status_t candor__history_recent(struct candor_history *h, const char *recipient,
         int64_t since, int64_t until, const char *message_id, int *count)
 {
-    sqlite3_stmt *s = h->st[message_id ? S_RECENT : S_RECENT_ALL];
+    sqlite3_stmt *s = stmt(h, message_id ? S_RECENT : S_RECENT_ALL);
+    if (!s)
+        return CANDOR_EIO;   /* message set by stmt() */
     sqlite3_bind_text(s, 1, recipient ? recipient : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, since);
     sqlite3_bind_int64(s, 3, until);
