@@ -79,6 +79,7 @@ struct candor_result {
     const char *reason;
     bool send;
     struct json_object *explain;
+    size_t n_limited;   /* rule matches stopped by the PCRE2 limits */
 };
 
 /* ------------------------------------------------------------------ */
@@ -708,6 +709,7 @@ candor_status_t candor_triage(struct candor_result **out, const struct candor_ct
         struct candor_rule_input in = { subject, body, msg->text ? msg->text : body, fsub, fbody,
                                         NULL, msg };
         st = candor__rules_apply(ctx, &in, explain, &rs);
+        res->n_limited = rs.n_limited;
     }
     double logit[CANDOR_N_INTENTS] = {0};
     double sent_total = 0;
@@ -844,6 +846,17 @@ candor_status_t candor_result_to_json(const struct candor_result *res,
     json_object_object_add(o, "autoreply", ar);
     if (res->explain)
         json_object_object_add(o, "explain", json_object_get(res->explain));
+    /* A regular-expression bomb is no error of the message, but the reader
+     * of the result must learn that some rules could not decide. */
+    struct json_object *errs;
+    if (res->n_limited && json_object_object_get_ex(o, "errors", &errs) &&
+        json_object_is_type(errs, json_type_array)) {
+        char line[160];
+        snprintf(line, sizeof line, "rules: %zu pattern match%s stopped at the PCRE2 "
+                 "match/depth limit (counted as no match)", res->n_limited,
+                 res->n_limited == 1 ? "" : "es");
+        json_object_array_add(errs, json_object_new_string(line));
+    }
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                                    JSON_C_TO_STRING_NOSLASHESCAPE);
     *json = s ? candor__strdup(s) : NULL;
