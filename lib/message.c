@@ -910,7 +910,7 @@ struct walk {
     const struct candor_limits *lim;
     size_t parts;
     size_t decoded;
-    bool parts_noted, depth_noted, decoded_noted;
+    bool parts_noted, depth_noted, decoded_noted, close_noted;
     struct mailmime *body;     /* the chosen readable part */
     int body_prio;             /* 0 text/plain, 1 text/html */
     size_t att_cap;
@@ -1359,6 +1359,20 @@ static bool walk_parts(struct walk *w, struct mailmime *m, size_t depth)
     char type[160];
     content_type_str(m->mm_content_type, type, sizeof type);
     if (m->mm_type == MAILMIME_MULTIPLE) {
+        /* libetpan accepts a multipart that never closes; say so */
+        const char *bd = part_param(m, "boundary");
+        const struct mailmime_data *body = m->mm_body;
+        if (bd && body && body->dt_type == MAILMIME_DATA_TEXT && body->dt_data.dt_text.dt_data
+            && !w->close_noted) {
+            char tmp[256], delim[300];
+            const char *b = unquote(bd, tmp, sizeof tmp);
+            int dl = snprintf(delim, sizeof delim, "--%s--", b);
+            if (dl > 4 && (size_t)dl < sizeof delim
+                && !memmem(body->dt_data.dt_text.dt_data, body->dt_data.dt_text.dt_length, delim, (size_t)dl)) {
+                candor__message_add_error(w->msg, "MIME: a multipart without its closing boundary (truncated?)");
+                w->close_noted = true;
+            }
+        }
         for (clistiter *it = clist_begin(m->mm_data.mm_multipart.mm_mp_list); it; it = clist_next(it))
             if (!walk_parts(w, clist_content(it), depth + 1))
                 return false;

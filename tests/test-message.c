@@ -569,7 +569,7 @@ static void test_golden(void)
         n++;
     }
     closedir(d);
-    CU_ASSERT_TRUE(n >= 3);
+    CU_ASSERT_TRUE(n >= 20);
 }
 
 static const struct test_case cases[] = {
