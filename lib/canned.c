@@ -108,6 +108,9 @@ struct candor_canned_conf {
     double cover;                    /* an ask is addressed when this share of its words is */
     double overlap;                  /* below this share of the customer's words nothing is engaged */
     double tpl_unresponsive;         /* a reply this much template answers no one */
+    double full_overlap;             /* every ask covered and this share of the words: answered */
+    int terse_words;                 /* a reply of facts this short ... */
+    double terse_overlap;            /* ... using this share of the customer's words answers */
     struct plist lists[L_COUNT];
 };
 
@@ -245,6 +248,9 @@ candor_status_t candor__canned_load(struct candor_ctx *ctx, struct _xmlNode *sec
     c->cover = 0.25;
     c->overlap = 0.2;
     c->tpl_unresponsive = 0.6;
+    c->terse_words = 60;
+    c->full_overlap = 0.3;
+    c->terse_overlap = 0.1;
     const char *file = ctx->config_path ? ctx->config_path : "config";
     candor_status_t st = CANDOR_OK;
     for (xmlNodePtr n = section ? section->children : NULL; n && st == CANDOR_OK; n = n->next) {
@@ -292,9 +298,14 @@ candor_status_t candor__canned_load(struct candor_ctx *ctx, struct _xmlNode *sec
             c->repeat_window = (int64_t)win;
             c->repeat_count = (int)cnt;
         } else if (strcmp(name, "responsive") == 0) {
+            double tw = c->terse_words;
             if (!attr_num(n, "cover", &c->cover, file) || !attr_num(n, "overlap", &c->overlap, file)
-                || !attr_num(n, "template", &c->tpl_unresponsive, file))
+                || !attr_num(n, "template", &c->tpl_unresponsive, file)
+                || !attr_num(n, "terse-words", &tw, file)
+                || !attr_num(n, "terse-overlap", &c->terse_overlap, file)
+                || !attr_num(n, "full-overlap", &c->full_overlap, file))
                 st = CANDOR_ECONFIG;
+            c->terse_words = (int)tw;
         } else {
             int l;
             for (l = 0; l < L_COUNT; l++)
@@ -1223,6 +1234,18 @@ struct analysis {
     double overlap;                  /* share of the customer's content words used */
 };
 
+/* Do only phone punctuation and spaces stand between words A and B? */
+static bool phone_gap(const struct text *t, size_t a, size_t b)
+{
+    size_t s = t->w.v[a].off + t->w.v[a].len, e = t->w.v[b].off;
+    if (e < s || e - s > 3)
+        return false;
+    for (size_t k = s; k < e; k++)
+        if (!strchr(" -().+/", t->s[k]))
+            return false;
+    return true;
+}
+
 /* Is word I a URL/domain piece or phone number in T? */
 static bool pointer_word(const struct text *t, size_t i)
 {
@@ -1241,22 +1264,27 @@ static bool pointer_word(const struct text *t, size_t i)
             if (strcmp(nf, tld[k]) == 0)
                 return true;
     }
-    /* phone: digit groups with 9+ digits in all */
+    /* phone: a run of digit groups ("0800 555 0142", "+44 (0)20 7946 0018")
+     * with 9 or more digits and no letters */
     if (w->digits) {
-        size_t nd = 0, j = i;
-        while (j < t->w.n && t->w.v[j].digits && nd < 20) {
-            for (size_t k = 0; k < t->w.v[j].len; k++)
-                nd += candor__is_digit((unsigned char)t->s[t->w.v[j].off + k]);
-            bool money = t->w.v[j].off > 0 && (t->s[t->w.v[j].off - 1] == '$');
-            if (money)
-                return false;
-            j++;
-        }
-        bool has_sep = false;
-        for (size_t k = 0; k < w->len; k++)
-            has_sep |= t->s[w->off + k] == '-' || t->s[w->off + k] == ' ';
-        if (nd >= 9 && !(w->len >= 9 && !has_sep && j == i + 1 && candor__is_alpha((unsigned char)t->s[w->off])))
-            return true;
+        size_t lo = i, hi = i;
+        while (lo > 0 && i - lo < 8 && t->w.v[lo - 1].digits && phone_gap(t, lo - 1, lo))
+            lo--;
+        while (hi + 1 < t->w.n && hi - i < 8 && t->w.v[hi + 1].digits && phone_gap(t, hi, hi + 1))
+            hi++;
+        size_t nd = 0;
+        for (size_t j = lo; j <= hi; j++)
+            for (size_t k = 0; k < t->w.v[j].len; k++) {
+                unsigned char ch = (unsigned char)t->s[t->w.v[j].off + k];
+                if (candor__is_alpha(ch))
+                    return false;          /* an id such as "LP-2297730" */
+                nd += candor__is_digit(ch);
+            }
+        if (lo > 0 && t->w.v[lo].off > 0 && (unsigned char)t->s[t->w.v[lo].off - 1] >= 0x80)
+            return false;                  /* "£1 234 567" is money */
+        if (t->w.v[lo].off > 0 && t->s[t->w.v[lo].off - 1] == '$')
+            return false;
+        return nd >= 9;
     }
     return false;
 }
@@ -1605,32 +1633,6 @@ candor_status_t candor__canned_check_db(struct candor_check **out, const struct 
         bool empty = a.body_words < 3;
         /* substance: the reply does or promises something, answers yes
          * or no, or states facts (numbers, dates, quantities) of its own */
-        bool deed = a.action || a.commitment || a.answer;
-        bool substance = deed || a.concrete >= 2;
-        bool strong = deed && a.concrete >= 2;
-        /* engagement with what the customer wrote */
-        bool asks_missed = a.asks && a.asks_missed * 2 > a.asks;
-        bool specs_missed = a.specifics && a.specifics_missed * 3 >= a.specifics * 2;
-        bool nothing_engaged = a.asks_missed == a.asks && a.specifics_missed == a.specifics
-                               && (a.asks || a.specifics) && a.overlap < c->overlap;
-        /* a reply that is mostly a paste sent to others is not about this customer */
-        bool pasted = template_share >= c->tpl_unresponsive;
-        bool unresp = empty || other_lang || !substance || nothing_engaged || pasted
-                      || (asks_missed && specs_missed && !strong);
-        if (empty)
-            add_finding(chk, c, K_UNRESPONSIVE, c->weight[K_UNRESPONSIVE],
-                        "the reply has no text of its own (empty, only quotation or only a signature)");
-        else if (other_lang)
-            add_finding(chk, c, K_UNRESPONSIVE, c->weight[K_UNRESPONSIVE],
-                        "the reply is in another language (%s) than the customer's mail (%s)",
-                        a.lang_reply, a.lang_orig);
-        else if (unresp)
-            add_finding(chk, c, K_UNRESPONSIVE, c->weight[K_UNRESPONSIVE],
-                        "%zu of %zu questions or requests not addressed, e.g. %s; %zu of %zu specifics not mentioned%s%s",
-                        a.asks_missed, a.asks, a.missed_ask[0] ? a.missed_ask : "\"\"",
-                        a.specifics_missed, a.specifics, a.missed_specific[0] ? ", e.g. " : "",
-                        a.missed_specific);
-
         /* stock phrases */
         size_t nstock = 0;
         char ev[300] = "";
@@ -1655,6 +1657,40 @@ candor_status_t candor__canned_check_db(struct candor_check **out, const struct 
                 w = c->weight[K_STOCK];
             add_finding(chk, c, K_STOCK, w, "%s", ev);
         }
+
+        bool deed = a.action || a.commitment || a.answer;
+        /* every question or request taken up, with the customer's words
+         * and most of their specifics: an answer in prose */
+        bool full_cover = a.asks && !a.asks_missed && a.overlap >= c->full_overlap
+                          && a.specifics_missed * 2 <= a.specifics;
+        bool substance = deed || a.concrete >= 2 || full_cover;
+        /* a short reply of facts with no boilerplate and no pointer
+         * elsewhere answers even when it shares few of the customer's words */
+        bool terse = a.body_words <= (size_t)c->terse_words && a.concrete >= 2 && !a.pointer
+                     && nstock == 0 && a.overlap >= c->terse_overlap;
+        bool strong = (deed && a.concrete >= 2) || terse;
+        /* engagement with what the customer wrote */
+        bool asks_missed = a.asks && a.asks_missed * 2 > a.asks;
+        bool specs_missed = a.specifics && a.specifics_missed * 3 >= a.specifics * 2;
+        bool nothing_engaged = a.asks_missed == a.asks && a.specifics_missed == a.specifics
+                               && (a.asks || a.specifics) && a.overlap < c->overlap;
+        /* a reply that is mostly a paste sent to others is not about this customer */
+        bool pasted = template_share >= c->tpl_unresponsive;
+        bool unresp = empty || other_lang || !substance || nothing_engaged || pasted
+                      || (asks_missed && specs_missed && !strong);
+        if (empty)
+            add_finding(chk, c, K_UNRESPONSIVE, c->weight[K_UNRESPONSIVE],
+                        "the reply has no text of its own (empty, only quotation or only a signature)");
+        else if (other_lang)
+            add_finding(chk, c, K_UNRESPONSIVE, c->weight[K_UNRESPONSIVE],
+                        "the reply is in another language (%s) than the customer's mail (%s)",
+                        a.lang_reply, a.lang_orig);
+        else if (unresp)
+            add_finding(chk, c, K_UNRESPONSIVE, c->weight[K_UNRESPONSIVE],
+                        "%zu of %zu questions or requests not addressed, e.g. %s; %zu of %zu specifics not mentioned%s%s",
+                        a.asks_missed, a.asks, a.missed_ask[0] ? a.missed_ask : "\"\"",
+                        a.specifics_missed, a.specifics, a.missed_specific[0] ? ", e.g. " : "",
+                        a.missed_specific);
 
         /* impersonal */
         struct text g;
