@@ -1668,7 +1668,8 @@ candor_status_t candor__canned_check_db(struct candor_check **out, const struct 
          * elsewhere answers even when it shares few of the customer's words */
         bool terse = a.body_words <= (size_t)c->terse_words && a.concrete >= 2 && !a.pointer
                      && nstock == 0 && a.overlap >= c->terse_overlap;
-        bool strong = (deed && a.concrete >= 2) || terse;
+        int signs = a.action + a.commitment + a.answer + (a.concrete >= 2);
+        bool strong = signs >= 2 || terse;
         /* engagement with what the customer wrote */
         bool asks_missed = a.asks && a.asks_missed * 2 > a.asks;
         bool specs_missed = a.specifics && a.specifics_missed * 3 >= a.specifics * 2;

@@ -138,6 +138,20 @@ static const struct row rows[] = {
       "Hallo Anna,\n\nvielen Dank für Ihre Nachricht. Wir haben die Ersatzlieferung für die "
       "Bestellung veranlasst und sie ist in der Post.\n\nTom\n",
       "Tom Hale", true, { "unresponsive" }, { NULL } },
+    { "phone_number_is_no_fact", q_order, "Anna Berg",
+      "Hi Anna,\n\nThanks for your message. Returns can be arranged by phone: call us on "
+      "0800 555 0142.\n\nTom\n", "Tom Hale", true, { "unresponsive", "deflection" }, { NULL } },
+    { "terse_facts_answer", "Do the Hayden stools come assembled? Thinking of ordering four.\nLewis\n",
+      "Lewis Grant", "Hi Lewis - they arrive with the legs off: four bolts each, key included, "
+      "about ten minutes per stool.\nIdris\n", "Idris Khan", false, { NULL }, { "unresponsive" } },
+    { "conditional_is_no_action", q_order, "Anna Berg",
+      "Hi Anna,\n\nOnce a parcel has been delivered, claims are handled by the carrier. "
+      "Please contact the courier with your tracking number.\n\nTom\n", "Tom Hale", true,
+      { "no_next_step", "deflection" }, { NULL } },
+    { "link_after_full_answer", q_order, "Anna Berg",
+      "Hi Anna,\n\nSorry about the shade. I've sent a replacement for A10442 today, arriving "
+      "Thursday; keep the broken one. Our care guide is at shop.example/care if useful.\n\nTom\n",
+      "Tom Hale", false, { NULL }, { "deflection", "unresponsive" } },
     { "generic_greeting_no_name_known",
       "Hello,\n\nWhat is the lead time for 40 Hayden chairs, and is there a trade price?\n\n"
       "Purchasing\nNorthwind Cafes Ltd\n", "Purchasing Team",
@@ -321,8 +335,58 @@ static void test_hostile(void)
     CU_ASSERT_PTR_NULL(chk);
 }
 
+/* Whole messages through the parser: the bad inputs of the issue and the
+ * quoting styles. */
+static void test_fixtures(void)
+{
+    static const struct { const char *reply; bool flagged; const char *has, *hasnt; } fx[] = {
+        { "reply-good.eml", false, NULL, "unresponsive" },
+        { "reply-canned.eml", true, "stock_phrase", NULL },
+        { "reply-empty.eml", true, "unresponsive", NULL },
+        { "reply-quoted.eml", true, "unresponsive", NULL },
+        { "reply-html.eml", false, NULL, "unresponsive" },
+        { "reply-html-canned.eml", true, "deflection", NULL },
+        { "reply-german.eml", true, "unresponsive", NULL },
+        { "reply-outlook.eml", true, "unresponsive", NULL },   /* the order number below the separator does not count */
+        { "reply-inline.eml", false, NULL, "unresponsive" },
+    };
+    struct candor_message *orig = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s", test_data_path("canned/original.eml"));
+    CU_ASSERT_EQUAL_FATAL(candor_message_parse_file(&orig, ctx, path), CANDOR_OK);
+    for (size_t i = 0; i < sizeof fx / sizeof *fx; i++) {
+        char rel[256];
+        snprintf(rel, sizeof rel, "canned/%s", fx[i].reply);
+        size_t len;
+        void *data = test_read(test_data_path(rel), &len);
+        if (!data)
+            continue;
+        struct candor_message *reply = NULL;
+        CU_ASSERT_EQUAL(candor_message_parse(&reply, ctx, data, len), CANDOR_OK);
+        free(data);
+        struct candor_check *chk = NULL;
+        CU_ASSERT_EQUAL(candor_check(&chk, ctx, NULL, orig, reply, T0), CANDOR_OK);
+        if (chk) {
+            bool ok = (strcmp(candor_check_verdict(chk), "ok") != 0) == fx[i].flagged
+                      && (!fx[i].has || candor__check_has(chk, fx[i].has))
+                      && (!fx[i].hasnt || !candor__check_has(chk, fx[i].hasnt));
+            if (!ok) {
+                char *json = NULL;
+                candor_check_to_json(chk, &json);
+                fprintf(stderr, "fixture %s: %s\n", fx[i].reply, json);
+                candor_free(json);
+            }
+            CU_ASSERT_TRUE(ok);
+        }
+        candor_check_free(chk);
+        candor_message_free(reply);
+    }
+    candor_message_free(orig);
+}
+
 static const struct test_case cases[] = {
     { "own_text", test_own_text },
+    { "fixtures", test_fixtures },
     { "rows", test_rows },
     { "json", test_json },
     { "template_reuse", test_template_reuse },
