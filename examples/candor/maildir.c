@@ -286,9 +286,13 @@ int mail_send_ack(const struct candor_ctx *ctx, struct candor_store *store,
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
     if (!ok || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        cli_error("sendmail failed (%s %d): acknowledgement %s left pending",
-                  WIFEXITED(st) ? "exit" : "signal",
-                  WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), ticket ? ticket : "");
+        if (!ok && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            cli_error("sendmail (%s) exited without reading the message: "
+                      "acknowledgement %s left pending", cmd, ticket ? ticket : "");
+        else
+            cli_error("sendmail (%s) failed (%s %d): acknowledgement %s left pending", cmd,
+                      WIFEXITED(st) ? "exit" : "signal",
+                      WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), ticket ? ticket : "");
         return -1;
     }
     if (ticket && candor_store_ack_sent(store, ticket, now) != CANDOR_OK) {
@@ -430,8 +434,29 @@ oom:
     return -1;
 }
 
+/* Remove files in TMPDIR whose inode changed last more than 36 hours ago:
+ * the maildir rule for what a crashed writer (us included) left behind.
+ * ctime, not mtime: our own tmp files carry the old message's mtime. */
+static void clean_tmp(const char *tmpdir)
+{
+    DIR *d = opendir(tmpdir);
+    if (!d)
+        return;
+    time_t limit = time(NULL) - 36 * 3600;
+    struct dirent *de;
+    unsigned n = 0;
+    while ((de = readdir(d)) && n++ < 100000) {
+        struct stat st;
+        if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISREG(st.st_mode) && st.st_ctime < limit)
+            unlinkat(dirfd(d), de->d_name, 0);
+    }
+    closedir(d);
+}
+
 /* Fill W for DIR. Returns 0, or an exit status with the message printed. */
-static int walk_list(struct walk *w, const char *dir, bool recursive)
+static int walk_list(struct walk *w, const char *dir, bool recursive, bool clean)
 {
     memset(w, 0, sizeof *w);
     size_t dl = strlen(dir);
@@ -497,10 +522,14 @@ static int walk_list(struct walk *w, const char *dir, bool recursive)
         qsort(w->folders + 1, w->n_folders - 1, sizeof *w->folders, cmp_str);
     }
     close(dfd);
-    for (uint32_t f = 0; f < w->n_folders; f++)
+    for (uint32_t f = 0; f < w->n_folders; f++) {
         for (uint32_t s = 0; s < 2; s++)
             if (list_sub(w, f, s) != 0)
                 return EXIT_PROBLEM;
+        char tp[PATH_MAX];
+        if (clean && path_join(tp, sizeof tp, w->dir, w->folders[f], "tmp", NULL))
+            clean_tmp(tp);
+    }
     qsort_r(w->v, w->n, sizeof *w->v, cmp_entry, w->arena);
     return 0;
 }
@@ -1357,7 +1386,7 @@ int maildir_triage(struct candor_ctx *ctx, const char *dir, const struct triage_
     if (o->apply == APPLY_NONE && (o->dry_run || o->force))
         return cli_usage_error("--dry-run and --force go with --apply");
     struct walk w;
-    int rc = walk_list(&w, dir, o->recursive);
+    int rc = walk_list(&w, dir, o->recursive, o->apply != APPLY_NONE && !o->dry_run);
     if (rc != 0) {
         walk_free(&w);
         return rc;

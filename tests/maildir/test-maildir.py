@@ -284,6 +284,9 @@ def main():
                  "re-run finishes the rest")
             print(f"interrupted after {len(got)} of {n_msgs} messages")
 
+        # ---- --ack: acknowledgements for new/, in listing order, once ----
+        ack_checks(work, orig, n_msgs)
+
         # ---- terminal: progress and summary on stderr only when a tty ----
         r = triage(orig)
         t.ok(b"msg/s" not in r.stderr and b"\r" not in r.stderr, "no progress on a pipe")
@@ -298,6 +301,68 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     t.finish()
 
+
+
+def ack_checks(work, orig, n_msgs):
+    datadir = os.environ.get("CANDOR_DATADIR")
+    if not datadir or not os.path.exists(os.path.join(datadir, "candor.xml")):
+        print("note: no CANDOR_DATADIR; --ack not tested")
+        return
+    outbox = os.path.join(work, "outbox")
+    os.makedirs(outbox)
+    stub = os.path.join(work, "sendmail-stub")
+    with open(stub, "w") as fh:
+        fh.write("#!/bin/sh\n"
+                 f"n=$(mktemp '{outbox}/ack.XXXXXX')\n"
+                 'printf \'%s\\n\' "$@" > "$n.args"\ncat > "$n"\n')
+    os.chmod(stub, 0o755)
+    with open(os.path.join(datadir, "candor.xml"), encoding="utf-8") as fh:
+        conf = fh.read()
+    conf = re.sub(r'<sendmail command="[^"]*"', f'<sendmail command="{stub}"', conf)
+    conf = re.sub(r'<model path="([^"/][^"]*)"',
+                  lambda m: f'<model path="{os.path.join(datadir, m.group(1))}"', conf)
+    cfg = os.path.join(work, "ack.xml")
+    with open(cfg, "w", encoding="utf-8") as fh:
+        fh.write(conf)
+    outs = []
+    for jobs in (1, 2):
+        d = os.path.join(work, "ackdir")
+        shutil.rmtree(d, ignore_errors=True)
+        for f in os.listdir(outbox):
+            os.unlink(os.path.join(outbox, f))
+        shutil.copytree(orig, d, symlinks=True)
+        state = os.path.join(work, f"ack{jobs}.db")
+        base = ["triage", "--maildir", d, "--jobs", str(jobs), "--config", cfg, "--state", state,
+                "--now", "2026-11-24T10:00:00Z", "--ack", "--apply", "headers"] + ADDR
+        r = run(base)
+        t.ok(r.returncode == 0, f"--ack --jobs {jobs}: exit 0", r.stderr.decode()[-300:])
+        res = lines(r)
+        outs.append(r.stdout)
+        acked = [o for o in res if o.get("ack", {}).get("send")]
+        sent = [f for f in os.listdir(outbox) if not f.endswith(".args")]
+        t.ok(all("/new/" in o["file"] for o in res if "ack" in o) and
+             all("ack" in o for o in res if "/new/" in o["file"]),
+             f"--ack --jobs {jobs}: decisions for new/ only, all of them")
+        t.ok(len(sent) == len(acked), f"--ack --jobs {jobs}: one sendmail call per ack sent",
+             f"{len(sent)} calls, {len(acked)} acks")
+        args_ok = all(open(os.path.join(outbox, f)).read().split("\n")[:4] == ["-f", "<>", "-i", "--"]
+                      for f in os.listdir(outbox) if f.endswith(".args"))
+        t.ok(args_ok, "--ack: sendmail -f '<>' -i -- RCPT")
+        tick = 0
+        for o in acked:
+            with open(o["apply"].get("to", o["file"]), "rb") as fh:
+                h, _ = split(fh.read())
+            tick += (b"X-Candor-Ticket: " + o["ack"]["ticket"].encode()) in h
+        t.ok(tick == len(acked), "--ack: the ticket is in the message's X-Candor-Ticket",
+             f"{tick}/{len(acked)}")
+        before_calls = len(os.listdir(outbox))
+        r = run(base[:base.index("--apply")] + ["--apply", "headers", "--force"] + ADDR)
+        t.ok(r.returncode == 0 and len(os.listdir(outbox)) == before_calls and
+             not any(o.get("ack", {}).get("send") for o in lines(r)),
+             "--ack again (--force): nobody is acknowledged twice")
+        if jobs == 2 and not acked:
+            print("note: no acknowledgement was allowed in this corpus")
+    t.ok(outs[0] == outs[1], "--ack: same decisions and output for --jobs 1 and 2")
 
 
 if __name__ == "__main__":
