@@ -137,8 +137,10 @@ void lmtpd_retry_pending(struct lmtpd_conf *conf)
             continue;
         const char *ticket = json_object_get_string(t), *to = json_object_get_string(r);
         if (lmtpd_sendmail(conf, to, json_object_get_string(m))) {
+            lmtpd_store_write_begin();
             if (candor_store_ack_sent(store, ticket, 0) == CANDOR_OK)
                 sent++;
+            lmtpd_store_write_end();
             lmtpd_log("-: pending ack ticket=%s sent to=<%s>", ticket, to);
         } else {
             lmtpd_log("-: pending ack ticket=%s still pending", ticket);

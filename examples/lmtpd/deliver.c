@@ -3,8 +3,9 @@
  *
  * Order of events for a message (the whole safety argument; INTEGRATION.md):
  *  1. incoming X-Candor-* fields are removed (a stranger cannot pre-label);
- *  2. the redelivery key (SHA-256 of Message-ID, body digest and target
- *     maildir) is looked up in the store's delivery log: a message already
+ *  2. the redelivery key (SHA-256 of Message-ID, body digest, envelope
+ *     sender and target maildir; the whole message's digest when there is
+ *     no Message-ID) is looked up in the store's delivery log: a message already
  *     delivered within redelivery-window answers 250 without a second copy;
  *  3. parse, triage, and (unless --no-ack) candor_ack(), which records the
  *     decision, ticket and pending acknowledgement in the store;
@@ -27,6 +28,7 @@
  * X-Candor-* fields): the mail matters more than its labels.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -284,12 +286,43 @@ static bool still_there(const char *path)
     return found;
 }
 
+/* Store handles are kept in a small pool between sessions: Postfix opens a
+ * connection per message, and opening SQLite (and checking its schema) for
+ * each would cost more than the message. A handle is used by one session
+ * thread at a time (candor.h), taken from and returned to the pool under a
+ * mutex. Handles of a configuration replaced by SIGHUP are closed. */
+#define POOL_MAX 32
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct { struct candor_store *store; struct lmtpd_conf *conf; } pool[POOL_MAX];
+static int pool_n;
+
+/* Writes to the store are serialised inside the daemon: SQLite allows one
+ * writer at a time, and its busy handler sleeps in steps of up to 100 ms,
+ * so letting sessions collide there costs far more than waiting here. */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+void lmtpd_store_write_begin(void) { pthread_mutex_lock(&write_lock); }
+void lmtpd_store_write_end(void) { pthread_mutex_unlock(&write_lock); }
+
 void lmtpd_worker_close(struct lmtpd_worker *w)
 {
-    candor_store_free(w->store);
-    w->store = NULL;
-    if (w->store_conf)
+    if (!w->store)
+        return;
+    struct lmtpd_conf *cur = lmtpd_conf_get();
+    bool kept = false;
+    pthread_mutex_lock(&pool_lock);
+    if (w->store_conf == cur && pool_n < POOL_MAX) {
+        pool[pool_n].store = w->store;
+        pool[pool_n].conf = w->store_conf;   /* the reference moves to the pool */
+        pool_n++;
+        kept = true;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    lmtpd_conf_put(cur);
+    if (!kept) {
+        candor_store_free(w->store);
         lmtpd_conf_put(w->store_conf);
+    }
+    w->store = NULL;
     w->store_conf = NULL;
 }
 
@@ -298,8 +331,32 @@ static struct candor_store *worker_store(struct lmtpd_worker *w, struct lmtpd_co
     if (w->store && w->store_conf == conf)
         return w->store;
     lmtpd_worker_close(w);
+    struct candor_store *stale[POOL_MAX];
+    struct lmtpd_conf *stale_conf[POOL_MAX];
+    int n_stale = 0;
+    pthread_mutex_lock(&pool_lock);
+    for (int i = pool_n - 1; i >= 0; i--) {
+        if (pool[i].conf == conf && !w->store) {
+            w->store = pool[i].store;
+            w->store_conf = pool[i].conf;
+        } else if (pool[i].conf != conf) {
+            stale[n_stale] = pool[i].store;
+            stale_conf[n_stale++] = pool[i].conf;
+        } else {
+            continue;
+        }
+        pool[i] = pool[--pool_n];
+    }
+    pthread_mutex_unlock(&pool_lock);
+    for (int i = 0; i < n_stale; i++) {
+        candor_store_free(stale[i]);
+        lmtpd_conf_put(stale_conf[i]);
+    }
+    if (w->store)
+        return w->store;
     if (candor_store_open(&w->store, conf->ctx, conf->state, 0) != CANDOR_OK) {
         lmtpd_log("-: cannot open the state: %s", candor_errmsg());
+        w->store = NULL;
         return NULL;
     }
     atomic_fetch_add(&conf->refs, 1);
@@ -316,8 +373,11 @@ struct begun {
 static bool record_begun(void *arg, const char *path)
 {
     struct begun *b = arg;
-    if (candor_store_delivery_record(b->store, b->key, b->msgid, path, 0, 0, b->keep)
-        != CANDOR_OK) {
+    lmtpd_store_write_begin();
+    candor_status_t st = candor_store_delivery_record(b->store, b->key, b->msgid, path, 0, 0,
+                                                      b->keep);
+    lmtpd_store_write_end();
+    if (st != CANDOR_OK) {
         lmtpd_log("-: delivery log: %s", candor_errmsg());
         return false;
     }
@@ -342,7 +402,9 @@ static enum lmtpd_outcome sent_copy(struct lmtpd_conf *conf, struct candor_store
         return LMTPD_DELIVERED;   /* nothing can be learnt from it; keep nothing */
     }
     char *json = NULL;
+    lmtpd_store_write_begin();
     candor_status_t s = candor_record_reply(conf->ctx, store, reply, 0, &json);
+    lmtpd_store_write_end();
     if (s == CANDOR_ETEMPFAIL) {
         candor_message_free(reply);
         snprintf(note, note_size, "sent=tempfail");
@@ -453,9 +515,15 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
     size_t chlen = header_len(clean.p, clean.n);
     msgid = header_value(clean.p, chlen, "Message-ID");
 
-    /* redelivery key: Message-ID, digest of the body, target maildir */
+    /* redelivery key: Message-ID and a digest of the body; without a
+     * Message-ID, a digest of the whole message (its Received fields tell
+     * two submissions of the same text apart, while the MTA's retry sends
+     * the very same bytes); plus the envelope sender and the target. */
     unsigned char dig[32], key_raw[32];
-    lmtpd_sha256(clean.p + chlen, clean.n - chlen, dig);
+    if (msgid)
+        lmtpd_sha256(clean.p + chlen, clean.n - chlen, dig);
+    else
+        lmtpd_sha256(clean.p, clean.n, dig);
     {
         struct strbuf k = { 0 };
         char hex[65];
@@ -463,6 +531,8 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         sb_puts(&k, msgid ? msgid : "");
         sb_add(&k, "\n", 1);
         sb_puts(&k, hex);
+        sb_add(&k, "\n", 1);
+        sb_puts(&k, env->sender);
         sb_add(&k, "\n", 1);
         sb_puts(&k, lmtpd.opts.maildir);
         sb_puts(&k, to_team ? "\nteam" : "\nsent");
@@ -488,8 +558,11 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         candor_status_t s = candor_store_delivery_find(store, key, 0, conf->redelivery_window,
                                                        &delivered, &prev);
         if (s == CANDOR_OK && (delivered || still_there(prev))) {
-            if (!delivered)
+            if (!delivered) {
+                lmtpd_store_write_begin();
                 candor_store_delivery_record(store, key, msgid, prev, 1, 0, 0);
+                lmtpd_store_write_end();
+            }
             outcome = LMTPD_DELIVERED;
             status = "duplicate";
             file = prev;
@@ -506,7 +579,9 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
     if (to_sent && !to_team) {
         outcome = sent_copy(conf, store, qid, clean.p, clean.n, note, sizeof note);
         if (outcome == LMTPD_DELIVERED) {
+            lmtpd_store_write_begin();
             candor_store_delivery_record(store, key, msgid, "sent", 1, 0, 0);
+            lmtpd_store_write_end();
             status = "recorded";
         }
         goto done;
@@ -525,7 +600,10 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         reason = candor_result_autoreply_reason(res) ? candor_result_autoreply_reason(res) : "-";
         decision = candor_result_autoreply_send(res) ? "ack" : "no_ack";
         if (!lmtpd.opts.no_ack) {
-            if (candor_ack(&ack, conf->ctx, store, msg, &cenv) != CANDOR_OK) {
+            lmtpd_store_write_begin();
+            candor_status_t as = candor_ack(&ack, conf->ctx, store, msg, &cenv);
+            lmtpd_store_write_end();
+            if (as != CANDOR_OK) {
                 snprintf(note, sizeof note, "ack=failed(%s)", candor_errmsg());
                 decision = "no_ack";
             } else {
@@ -576,8 +654,10 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         decision = "-";
         goto done;
     }
+    lmtpd_store_write_begin();
     if (candor_store_delivery_record(store, key, msgid, file, 1, 0, 0) != CANDOR_OK)
         lmtpd_log("%s: delivery log (delivered): %s", qid, candor_errmsg());
+    lmtpd_store_write_end();
     outcome = LMTPD_DELIVERED;
     status = "delivered";
     if (to_sent) {   /* the team's own address and the sent copy in one go */
@@ -629,7 +709,11 @@ void lmtpd_ack_handover(struct lmtpd_worker *w, struct lmtpd_conf *conf, const c
     if (!conf->sendmail_argv) {
         lmtpd_log("%s: ack ticket=%s left pending: no sendmail command", qid, ticket);
     } else if (to && lmtpd_sendmail(conf, to, candor_ack_message(ack))) {
-        if (!w->store || candor_store_ack_sent(w->store, candor_ack_ticket(ack), 0) != CANDOR_OK)
+        lmtpd_store_write_begin();
+        candor_status_t st = w->store ? candor_store_ack_sent(w->store, candor_ack_ticket(ack), 0)
+                                      : CANDOR_EINVAL;
+        lmtpd_store_write_end();
+        if (st != CANDOR_OK)
             lmtpd_log("%s: ack ticket=%s sent but not marked sent: %s", qid, ticket,
                       candor_errmsg());
         else

@@ -108,7 +108,11 @@ struct lmtpd_worker {
     struct candor_store *store;
     struct lmtpd_conf *store_conf;  /* the conf the store was opened with */
 };
+/* Give the store handle back to the pool (or close it). */
 void lmtpd_worker_close(struct lmtpd_worker *w);
+/* Around every call that writes the store (one writer at a time). */
+void lmtpd_store_write_begin(void);
+void lmtpd_store_write_end(void);
 
 /* Deliver one message (LF line ends, dot-unstuffed) for ENV. RESULT[i] is
  * the outcome for recipient i. Logs its line. */

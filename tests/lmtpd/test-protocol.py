@@ -101,6 +101,13 @@ try:
     rr, dr = transaction(c, ["support@shop.example"], body2)
     r.check("same Message-ID, other body: delivered", dr == [250] and
             len(set(d.files()) - before) == 1, dr)
+    noid1 = b"From: a@customer.example\nSubject: no id\nReceived: by mx id AAA1\n\nsame text\n"
+    noid2 = b"From: a@customer.example\nSubject: no id\nReceived: by mx id AAA2\n\nsame text\n"
+    before = set(d.files())
+    dr = [transaction(c, ["support@shop.example"], m)[1][0] for m in (noid1, noid2, noid1)]
+    r.check("no Message-ID: two submissions of one text both delivered, the exact "
+            "resend recognised", dr == [250, 250, 250] and len(set(d.files()) - before) == 2,
+            (dr, len(set(d.files()) - before)))
     c.cmd("QUIT")
 
     # --- size limit: SIZE= in MAIL, and an over-size message without SIZE ---

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Benchmark: messages/s through one private Postfix (mail-sandbox) into a
+maildir, with candor-lmtpd in the path (shop.example -> LMTP -> triage,
+delivery, acknowledgement decision) against the same Postfix delivering the
+same mail straight into a maildir with its own virtual(8) (customer.example),
+in the same run, alternating, median of ROUNDS. Also the daemon's CPU time
+per message (p50, p99) from its own log lines (cpu=), and its wall time.
+
+    sudo python3 tests/bench/lmtpd-bench.py [--messages 1000] [--rounds 3] [--sessions 8]
+    (CANDOR_BUILD=build, CANDOR_SHARED=../shared by default)
+Needs root, postfix (smtp-source ships with it)."""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(here, "..", "lmtpd"))
+os.environ.setdefault("CANDOR_SOURCE", os.path.abspath(os.path.join(here, "..", "..")))
+os.environ.setdefault("CANDOR_BUILD", os.path.join(os.environ["CANDOR_SOURCE"], "build"))
+os.environ.setdefault("CANDOR_SHARED", os.path.join(os.environ["CANDOR_SOURCE"], "..", "shared"))
+from lmtpdtest import Daemon, Sandbox, sandbox_problem  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--messages", type=int, default=1000)
+ap.add_argument("--rounds", type=int, default=3)
+ap.add_argument("--sessions", type=int, default=8)
+ap.add_argument("--no-ack", action="store_true")
+a = ap.parse_args()
+
+why = sandbox_problem()
+if why:
+    sys.exit("lmtpd-bench: " + why)
+
+MESSAGE = """From: Alice Example <alice@customer.example>
+To: Support <support@shop.example>
+Subject: Where is my order A10442? It was due last week
+Date: Sat, 28 Nov 2026 10:00:00 +0000
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 8bit
+
+Hello,
+
+I ordered a pair of boots (order A10442) on the 12th and the tracking page
+still says "label created". It was supposed to arrive last Tuesday. I need
+them for a trip on Friday. Can you tell me where the parcel is, and if it
+will not make it, can I cancel and get a refund instead?
+
+This is the second time an order of mine has been late, which is
+frustrating.
+
+Thanks,
+Alice
+
+> On 12 Nov, Shop wrote:
+> Thank you for your order A10442. We will let you know when it ships.
+"""
+
+base = tempfile.mkdtemp(prefix="lmtpd-bench-")
+os.chmod(base, 0o755)
+msgfile = os.path.join(base, "message.eml")
+with open(msgfile, "w") as f:
+    f.write(MESSAGE)
+sb = Sandbox(base)
+d = None
+
+
+def count(dirpath):
+    try:
+        return len(os.listdir(dirpath))
+    except OSError:
+        return 0
+
+
+def run(to, newdir, n):
+    start = count(newdir)
+    t0 = time.time()
+    subprocess.run(["smtp-source", "-s", str(a.sessions), "-m", str(n), "-d", "-F", msgfile,
+                    "-f", "alice@customer.example", "-t", to, "127.0.0.1:%d" % sb.smtp_port],
+                   check=True, capture_output=True, timeout=3600)
+    while count(newdir) < start + n:
+        if time.time() - t0 > 1800:
+            raise RuntimeError("timeout: %d of %d" % (count(newdir) - start, n))
+        time.sleep(0.02)
+    return n / (time.time() - t0)
+
+
+try:
+    sb.start()
+    os.makedirs(os.path.join(base, "daemon"))
+    extra = ["--sendmail", sb.sendmail, "--address", "support@shop.example"]
+    if a.no_ack:
+        extra.append("--no-ack")
+    d = Daemon({"accept-recipients": "@shop.example"}, extra_args=extra,
+               workdir=os.path.join(base, "daemon"), port=sb.lmtp_port).start()
+    candor_new = os.path.join(d.maildir, "new")
+    virtual_new = os.path.join(sb.customers, "new")
+    run("support@shop.example", candor_new, 50)        # warm-up, both paths
+    run("bench@customer.example", virtual_new, 50)
+    with open(d.log) as f:
+        warm_lines = sum(1 for _ in f)
+    rc, rv = [], []
+    for i in range(a.rounds):
+        rc.append(run("support@shop.example", candor_new, a.messages))
+        rv.append(run("bench@customer.example", virtual_new, a.messages))
+        print("round %d: candor-lmtpd %.1f msg/s, virtual %.1f msg/s" % (i + 1, rc[-1], rv[-1]),
+              flush=True)
+    with open(d.log) as f:
+        lines = f.readlines()[warm_lines:]
+    cpu = sorted(float(m.group(1)) for m in (re.search(r" cpu=([0-9.]+)", ln) for ln in lines
+                                             if "status=delivered" in ln) if m)
+    wall = sorted(float(m.group(1)) for m in (re.search(r" time=([0-9.]+)", ln) for ln in lines
+                                              if "status=delivered" in ln) if m)
+
+    def pct(v, p):
+        return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))] if v else float("nan")
+
+    mc, mv = statistics.median(rc), statistics.median(rv)
+    print("messages per run %d, %d rounds, %d SMTP sessions, acks %s" % (
+        a.messages, a.rounds, a.sessions, "off" if a.no_ack else "on (one sender: rate-limited)"))
+    print("Postfix -> candor-lmtpd -> maildir: median %.1f msg/s" % mc)
+    print("Postfix -> virtual(8) -> maildir:   median %.1f msg/s" % mv)
+    print("candor-lmtpd throughput / virtual:  %.0f%% (cost %.0f%%)" % (100 * mc / mv, 100 - 100 * mc / mv))
+    print("daemon CPU per message: p50 %.2f ms, p99 %.2f ms (%d messages)" % (
+        1000 * pct(cpu, 50), 1000 * pct(cpu, 99), len(cpu)))
+    print("daemon wall time per message (DATA to durable): p50 %.2f ms, p99 %.2f ms" % (
+        1000 * pct(wall, 50), 1000 * pct(wall, 99)))
+finally:
+    if d:
+        d.stop()
+    sb.stop()
