@@ -281,7 +281,11 @@ CANDOR_API candor_status_t candor_store_delivery_find(struct candor_store *store
 /* Write (or overwrite) the row of KEY: MESSAGE_ID (may be NULL), PATH, and
  * DELIVERED (0: begun, before the rename; 1: durable). KEEP > 0 lets it
  * now and then drop rows older than KEEP seconds. The store must be opened
- * read-write. Fails: CANDOR_EIO, CANDOR_ETEMPFAIL, CANDOR_EINVAL. Since 0.1 */
+ * read-write. The row survives a crash of the process at once but is not
+ * waited onto the disk (it gets there with the store's next synchronous
+ * commit): a power failure may lose the latest rows, which can only cause
+ * a second copy of a message, never a lost one.
+ * Fails: CANDOR_EIO, CANDOR_ETEMPFAIL, CANDOR_EINVAL. Since 0.1 */
 CANDOR_API candor_status_t candor_store_delivery_record(struct candor_store *store,
         const char *key, const char *message_id, const char *path, int delivered,
         int64_t now, int64_t keep);

@@ -12,7 +12,7 @@ import time
 
 BUILD = os.environ.get("CANDOR_BUILD", "build")
 SOURCE = os.environ.get("CANDOR_SOURCE", ".")
-DATADIR = os.environ.get("CANDOR_DATADIR", os.path.join(SOURCE, "lib", "data"))
+DATADIR = os.path.abspath(os.environ.get("CANDOR_DATADIR", os.path.join(SOURCE, "lib", "data")))
 DAEMON = os.environ.get("CANDOR_LMTPD", os.path.join(BUILD, "examples", "candor-lmtpd"))
 
 
