@@ -9,6 +9,11 @@
  *     <rule churn="true" weight="2">\b(lawyer|attorney|avocat|anwalt|abogado)\b</rule>
  *   </rules>
  *
+ * Fields: "message" (the default: the subject, a blank line, the new
+ * text), "subject", "new_text" (the customer's new words, without quoted
+ * history and signature), "text" (everything readable), "header:NAME" (each
+ * of the first 8 fields of that name, raw).
+ *
  * Patterns are compiled once, with JIT, when the ctx is loaded, and live in
  * the ctx (read-only afterwards); match data is per call. Matching is
  * bounded three ways: each field is cut to max-match-bytes (at a UTF-8
@@ -51,7 +56,7 @@ int candor__name_index(const char *const *names, size_t n, const char *name)
     return -1;
 }
 
-enum field { F_SUBJECT, F_NEW_TEXT, F_TEXT, F_HEADER, F_COUNT };
+enum field { F_MESSAGE, F_SUBJECT, F_NEW_TEXT, F_TEXT, F_HEADER, F_COUNT };
 
 #define DEFAULT_MAX_MATCH_BYTES 8192u
 #define DEFAULT_MATCH_LIMIT 200000u
@@ -646,7 +651,9 @@ static candor_status_t load_rule(struct candor_ctx *ctx, struct candor_rules *r,
         return candor__fail(CANDOR_ENOMEM, "out of memory");
 
     v = candor__config_attr(node, "field");
-    if (!v || strcmp(v, "new_text") == 0) {
+    if (!v || strcmp(v, "message") == 0) {
+        ru->field = F_MESSAGE;
+    } else if (strcmp(v, "new_text") == 0) {
         ru->field = F_NEW_TEXT;
     } else if (strcmp(v, "subject") == 0) {
         ru->field = F_SUBJECT;
@@ -657,7 +664,7 @@ static candor_status_t load_rule(struct candor_ctx *ctx, struct candor_rules *r,
         ru->header = candor__strdup(v + 7);
     } else {
         candor_status_t st = candor__config_fail(file, node,
-                "rule %s: field \"%.40s\" is not subject, new_text, text or header:NAME", ru->id, v);
+                "rule %s: field \"%.40s\" is not message, subject, new_text, text or header:NAME", ru->id, v);
         free(v);
         return st;
     }
@@ -892,15 +899,12 @@ static candor_status_t run_rule(struct run *x, size_t i, const char *s, size_t l
     return CANDOR_OK;
 }
 
-/* One prefilter pass over FOLDED, then the candidate rules of FIELD on S. */
-static candor_status_t run_field(struct run *x, enum field f, const char *s, const char *folded)
+/* One prefilter pass over FOLDED, then the candidate rules of FIELD on
+ * LEN bytes at S. */
+static candor_status_t run_field_len(struct run *x, enum field f, const char *s, size_t len,
+                                     const char *folded)
 {
     const struct candor_rules *r = x->r;
-    if (!r->has_field[f])
-        return CANDOR_OK;
-    if (!s)
-        s = "";
-    size_t len = bounded(s, strlen(s), r->max_match_bytes);
     char *own = NULL;
     if (!folded) {
         own = candor__utf8_fold(s, len);
@@ -909,8 +913,9 @@ static candor_status_t run_field(struct run *x, enum field f, const char *s, con
         folded = own;
     }
     size_t flen = strlen(folded);
-    if (flen > r->max_match_bytes + r->max_match_bytes / 4)
-        flen = r->max_match_bytes + r->max_match_bytes / 4;
+    size_t fmax = len + len / 4 + 16;
+    if (flen > fmax)
+        flen = fmax;
     memset(x->lit_seen, 0, r->n_lits);
     size_t K = r->n_cls;
     int32_t st = 0;
@@ -947,6 +952,16 @@ static candor_status_t run_field(struct run *x, enum field f, const char *s, con
     return rc;
 }
 
+static candor_status_t run_field(struct run *x, enum field f, const char *s, const char *folded)
+{
+    const struct candor_rules *r = x->r;
+    if (!r->has_field[f])
+        return CANDOR_OK;
+    if (!s)
+        s = "";
+    return run_field_len(x, f, s, bounded(s, strlen(s), r->max_match_bytes), folded);
+}
+
 candor_status_t candor__rules_apply(const struct candor_ctx *ctx, const struct candor_rule_input *in,
                                     bool explain, struct candor_rule_scores *out)
 {
@@ -966,7 +981,30 @@ candor_status_t candor__rules_apply(const struct candor_ctx *ctx, const struct c
     pcre2_set_match_limit(x.mc, r->match_limit);
     pcre2_set_depth_limit(x.mc, r->depth_limit);
 
-    st = run_field(&x, F_SUBJECT, in->subject, in->folded_subject);
+    if (r->has_field[F_MESSAGE]) {
+        /* "message": the subject, a blank line, the new text */
+        struct candor_buf m = CANDOR_BUF_INIT, fm = CANDOR_BUF_INIT;
+        const char *subj = in->subject ? in->subject : "";
+        const char *body = in->new_text ? in->new_text : "";
+        candor__buf_append(&m, subj, bounded(subj, strlen(subj), 1024));
+        candor__buf_puts(&m, "\n\n");
+        candor__buf_append(&m, body, bounded(body, strlen(body), r->max_match_bytes));
+        if (in->folded_subject && in->folded_new_text) {
+            const char *fs = in->folded_subject, *fb = in->folded_new_text;
+            candor__buf_append(&fm, fs, bounded(fs, strlen(fs), 1024));
+            candor__buf_puts(&fm, "\n\n");
+            candor__buf_append(&fm, fb, bounded(fb, strlen(fb), r->max_match_bytes));
+        }
+        if (m.oom || fm.oom || !m.data) {
+            st = candor__fail(CANDOR_ENOMEM, "out of memory");
+        } else {
+            st = run_field_len(&x, F_MESSAGE, m.data, m.len, fm.data);
+        }
+        candor__buf_free(&m);
+        candor__buf_free(&fm);
+    }
+    if (st == CANDOR_OK)
+        st = run_field(&x, F_SUBJECT, in->subject, in->folded_subject);
     if (st == CANDOR_OK)
         st = run_field(&x, F_NEW_TEXT, in->new_text, in->folded_new_text);
     if (st == CANDOR_OK)
