@@ -196,6 +196,9 @@ def main():
                     "accuracy": round(ok / n, 3)} for i, (n, s, ok) in enumerate(bins) if n]
     ece = sum(abs(s / n - ok / n) * n for n, s, ok in bins if n) / len(rows)
 
+    report["predictions"] = {r["file"]: {k: preds[r["file"]].get(k) for k in
+                             ("intent", "confidence", "urgency", "sentiment", "churn_risk")}
+                             for r in rows}
     report.update({"cv_mean_over_folds": mean, "cv_pooled": overall, "english": en, "non_english": non,
                    "confusion": confusion, "reliability": reliability, "ece": ece})
 
