@@ -10,7 +10,8 @@
  * stays one token, and its parts are added too). Numbers become a shape
  * ("#5" for five digits, "#a" for a letter-digit code such as A12345). The
  * features are: every word ("u:"), every pair of adjacent words ("b:"), and
- * every subject word once more ("s:"), hashed with FNV-1a to 2^20 buckets,
+ * every subject word once more ("s:"); function words of the four
+ * languages are left out (a fixed list, part of the format). Features are hashed with FNV-1a to 2^20 buckets,
  * and counted once per message (binary presence).
  *
  * Classifier. Multinomial naive Bayes with additive smoothing ALPHA over the
@@ -207,6 +208,8 @@ static void add_field(struct fbuild *b, const char *s, size_t max, bool subject)
     char prev[MAX_TOKEN_BYTES], tok[MAX_TOKEN_BYTES];
     size_t plen = 0, pos = 0, count = 0, n;
     while ((n = next_token(s, len, &pos, tok)) > 0 && count++ < MAX_TOKENS) {
+        if (is_stopword(tok, n))
+            continue;
         feat_add(b, "u:", tok, n, NULL, 0);
         if (subject)
             feat_add(b, "s:", tok, n, NULL, 0);
@@ -215,6 +218,40 @@ static void add_field(struct fbuild *b, const char *s, size_t max, bool subject)
         memcpy(prev, tok, n);
         plen = n;
     }
+}
+
+/* Function words of English, French, German and Spanish: no evidence of an
+ * intent, but with few training mails per language they would make the
+ * language itself look like evidence. Part of the feature definition of
+ * format version 1 (sorted, folded). */
+static const char *const stopwords[] = {
+    "a", "about", "after", "al", "als", "also", "am", "an", "and", "any", "are", "as", "at",
+    "au", "auch", "auf", "aus", "aux", "be", "been", "bei", "bin", "but", "by", "ce", "ces",
+    "cette", "con", "da", "dans", "das", "dass", "de", "dei", "del", "dem", "den", "der", "des",
+    "die", "do", "du", "ein", "eine", "einen", "einer", "el", "en", "er", "es", "est", "et",
+    "for", "from", "für", "ha", "had", "has", "have", "he", "her", "his", "i", "ich", "if",
+    "il", "im", "in", "into", "is", "ist", "it", "its", "je", "la", "las", "le", "les", "lo",
+    "los", "ma", "me", "mes", "mi", "mis", "mit", "mon", "my", "nous", "of", "on", "or", "our",
+    "par", "para", "por", "pour", "que", "qui", "se", "she", "sie", "so", "son", "su", "sur",
+    "sus", "that", "the", "their", "them", "there", "they", "this", "to", "um", "un", "una",
+    "und", "une", "uno", "us", "vom", "von", "vos", "votre", "vous", "was", "we", "were", "wir",
+    "with", "y", "yo", "you", "your", "zu", "zum", "zur",
+};
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp((const char *)a, *(const char *const *)b);
+}
+
+static bool is_stopword(const char *tok, size_t n)
+{
+    char w[MAX_TOKEN_BYTES];
+    if (n >= sizeof w)
+        return false;
+    memcpy(w, tok, n);
+    w[n] = '\0';
+    return bsearch(w, stopwords, sizeof stopwords / sizeof stopwords[0], sizeof stopwords[0],
+                   cmp_cstr) != NULL;
 }
 
 static int ftmp_cmp(const void *a, const void *b)
