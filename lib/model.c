@@ -195,31 +195,6 @@ static size_t next_token(const char *s, size_t len, size_t *pos, char *tok)
     }
 }
 
-static void add_field(struct fbuild *b, const char *s, size_t max, bool subject)
-{
-    if (!s)
-        return;
-    size_t len = strlen(s);
-    if (len > max) {
-        len = max;
-        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
-            len--;
-    }
-    char prev[MAX_TOKEN_BYTES], tok[MAX_TOKEN_BYTES];
-    size_t plen = 0, pos = 0, count = 0, n;
-    while ((n = next_token(s, len, &pos, tok)) > 0 && count++ < MAX_TOKENS) {
-        if (is_stopword(tok, n))
-            continue;
-        feat_add(b, "u:", tok, n, NULL, 0);
-        if (subject)
-            feat_add(b, "s:", tok, n, NULL, 0);
-        if (plen)
-            feat_add(b, "b:", prev, plen, tok, n);
-        memcpy(prev, tok, n);
-        plen = n;
-    }
-}
-
 /* Function words of English, French, German and Spanish: no evidence of an
  * intent, but with few training mails per language they would make the
  * language itself look like evidence. Part of the feature definition of
@@ -252,6 +227,31 @@ static bool is_stopword(const char *tok, size_t n)
     w[n] = '\0';
     return bsearch(w, stopwords, sizeof stopwords / sizeof stopwords[0], sizeof stopwords[0],
                    cmp_cstr) != NULL;
+}
+
+static void add_field(struct fbuild *b, const char *s, size_t max, bool subject)
+{
+    if (!s)
+        return;
+    size_t len = strlen(s);
+    if (len > max) {
+        len = max;
+        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
+            len--;
+    }
+    char prev[MAX_TOKEN_BYTES], tok[MAX_TOKEN_BYTES];
+    size_t plen = 0, pos = 0, count = 0, n;
+    while ((n = next_token(s, len, &pos, tok)) > 0 && count++ < MAX_TOKENS) {
+        if (is_stopword(tok, n))
+            continue;
+        feat_add(b, "u:", tok, n, NULL, 0);
+        if (subject)
+            feat_add(b, "s:", tok, n, NULL, 0);
+        if (plen)
+            feat_add(b, "b:", prev, plen, tok, n);
+        memcpy(prev, tok, n);
+        plen = n;
+    }
 }
 
 static int ftmp_cmp(const void *a, const void *b)
