@@ -71,7 +71,25 @@ struct candor_model {
     int32_t *tab;        /* open addressing: index into keys, -1 empty */
     size_t tab_mask;
     double alpha, temperature, rule_scale;
+    /* the combination: z_c = L_c / T + sum_j W[c][j] R_j + b_c */
+    double W[CANDOR_N_INTENTS][CANDOR_N_INTENTS];
+    double bias[CANDOR_N_INTENTS];
+    bool have_W;
 };
+
+struct calib {
+    double invT;
+    double W[CANDOR_N_INTENTS][CANDOR_N_INTENTS];
+    double b[CANDOR_N_INTENTS];
+};
+
+static void calib_simple(struct calib *k, double T, double S)
+{
+    memset(k, 0, sizeof *k);
+    k->invT = 1.0 / T;
+    for (int c = 0; c < CANDOR_N_INTENTS; c++)
+        k->W[c][c] = S;
+}
 
 /* ------------------------------------------------------------------ */
 /* Features                                                            */
@@ -408,18 +426,28 @@ static void softmax(double *z, int n)
         z[i] /= s;
 }
 
-static void combine(double T, double S, const double *logit, const double *rules, double *prob)
+static void combine(const struct calib *k, const double *logit, const double *rules, double *prob)
 {
-    for (int c = 0; c < CANDOR_N_INTENTS; c++)
-        prob[c] = logit[c] / T + S * rules[c];
+    for (int c = 0; c < CANDOR_N_INTENTS; c++) {
+        double z = logit[c] * k->invT + k->b[c];
+        for (int j = 0; j < CANDOR_N_INTENTS; j++)
+            z += k->W[c][j] * rules[j];
+        prob[c] = z;
+    }
     softmax(prob, CANDOR_N_INTENTS);
 }
 
 void candor__model_combine(const struct candor_model *m, const double logit[CANDOR_N_INTENTS],
                            const double rules[CANDOR_N_INTENTS], double prob[CANDOR_N_INTENTS])
 {
+    struct calib k;
     /* Without a model, rules alone decide (scale 1). */
-    combine(m ? m->temperature : 1.0, m ? m->rule_scale : 1.0, logit, rules, prob);
+    calib_simple(&k, m ? m->temperature : 1.0, m ? m->rule_scale : 1.0);
+    if (m && m->have_W) {
+        memcpy(k.W, m->W, sizeof k.W);
+        memcpy(k.b, m->bias, sizeof k.b);
+    }
+    combine(&k, logit, rules, prob);
 }
 
 double candor__model_feature_weight(const struct candor_model *m, uint32_t h, int c)
@@ -577,6 +605,22 @@ candor_status_t candor__model_load(const char *path, struct candor_model **out)
                 m->temperature = v;
             else
                 m->rule_scale = v;
+        } else if ((kl == 12 && strncmp(line, "rule-weights", 12) == 0) ||
+                   (kl == 4 && strncmp(line, "bias", 4) == 0)) {
+            double *dst = kl == 4 ? m->bias : &m->W[0][0];
+            int want = kl == 4 ? CANDOR_N_INTENTS : CANDOR_N_INTENTS * CANDOR_N_INTENTS;
+            char *q = rest;
+            for (int i = 0; i < want; i++) {
+                char *e;
+                dst[i] = strtod(q, &e);
+                if (e == q || !(fabs(dst[i]) < 1e6)) {
+                    st = bad(path, lineno, kl == 4 ? "bad bias" : "bad rule-weights");
+                    break;
+                }
+                q = e;
+            }
+            if (kl == 12)
+                m->have_W = true;
         } else if (kl == 6 && strncmp(line, "totals", 6) == 0) {
             char *q = rest;
             for (int c = 0; c < CANDOR_N_INTENTS; c++) {
@@ -862,20 +906,20 @@ struct heldout {
     bool use;
 };
 
-static double nll(const struct heldout *h, size_t n, double T, double S)
+static double nll(const struct heldout *h, size_t n, const struct calib *k)
 {
     double s = 0;
     for (size_t i = 0; i < n; i++) {
         if (!h[i].use)
             continue;
         double p[CANDOR_N_INTENTS];
-        combine(T, S, h[i].logit, h[i].rules, p);
+        combine(k, h[i].logit, h[i].rules, p);
         s -= log(p[h[i].label] > 1e-12 ? p[h[i].label] : 1e-12);
     }
     return s;
 }
 
-static double macro_f1(const struct heldout *h, size_t n, double T, double S, double *acc)
+static double macro_f1(const struct heldout *h, size_t n, const struct calib *k, double *acc)
 {
     int tp[CANDOR_N_INTENTS] = {0}, fp[CANDOR_N_INTENTS] = {0}, fn[CANDOR_N_INTENTS] = {0};
     size_t total = 0, right = 0;
@@ -883,7 +927,7 @@ static double macro_f1(const struct heldout *h, size_t n, double T, double S, do
         if (!h[i].use)
             continue;
         double p[CANDOR_N_INTENTS];
-        combine(T, S, h[i].logit, h[i].rules, p);
+        combine(k, h[i].logit, h[i].rules, p);
         int best = 0;
         for (int c = 1; c < CANDOR_N_INTENTS; c++)
             if (p[c] > p[best])
@@ -898,17 +942,79 @@ static double macro_f1(const struct heldout *h, size_t n, double T, double S, do
         }
     }
     double f = 0;
-    int k = 0;
+    int nc = 0;
     for (int c = 0; c < CANDOR_N_INTENTS; c++) {
         if (tp[c] + fn[c] == 0)
             continue;
         double d = 2.0 * tp[c] + fp[c] + fn[c];
         f += d > 0 ? 2.0 * tp[c] / d : 0;
-        k++;
+        nc++;
     }
     if (acc)
         *acc = total ? (double)right / (double)total : 0;
-    return k ? f / k : 0;
+    return nc ? f / nc : 0;
+}
+
+/* Refine the combination on the held-out predictions: 1/T, the rule
+ * weight matrix W and the biases b by gradient descent (Adam) on the
+ * negative log-likelihood, with an L2 pull of W towards S*I and of b
+ * towards 0, so a rule for one intent can learn to count for or against
+ * another ("refund" words in a billing-error mail) without overfitting. */
+#define STACK_L2 2.0
+#define STACK_STEPS 400
+static void fit_stacker(const struct heldout *h, size_t n, struct calib *k, double S)
+{
+    enum { NP = 1 + CANDOR_N_INTENTS * CANDOR_N_INTENTS + CANDOR_N_INTENTS };
+    double th[NP], m1[NP] = {0}, m2[NP] = {0}, g[NP];
+    th[0] = k->invT;
+    memcpy(th + 1, k->W, sizeof k->W);
+    memcpy(th + 1 + CANDOR_N_INTENTS * CANDOR_N_INTENTS, k->b, sizeof k->b);
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++)
+        used += h[i].use;
+    if (used < 20)
+        return;
+    const double lr = 0.02, b1 = 0.9, b2 = 0.999;
+    for (int step = 1; step <= STACK_STEPS; step++) {
+        memset(g, 0, sizeof g);
+        struct calib cur;
+        cur.invT = th[0];
+        memcpy(cur.W, th + 1, sizeof cur.W);
+        memcpy(cur.b, th + 1 + CANDOR_N_INTENTS * CANDOR_N_INTENTS, sizeof cur.b);
+        for (size_t i = 0; i < n; i++) {
+            if (!h[i].use)
+                continue;
+            double p[CANDOR_N_INTENTS];
+            combine(&cur, h[i].logit, h[i].rules, p);
+            for (int c = 0; c < CANDOR_N_INTENTS; c++) {
+                double e = (p[c] - (c == h[i].label)) / (double)used;
+                g[0] += e * h[i].logit[c];
+                for (int j = 0; j < CANDOR_N_INTENTS; j++)
+                    g[1 + c * CANDOR_N_INTENTS + j] += e * h[i].rules[j];
+                g[1 + CANDOR_N_INTENTS * CANDOR_N_INTENTS + c] += e;
+            }
+        }
+        for (int c = 0; c < CANDOR_N_INTENTS; c++) {
+            for (int j = 0; j < CANDOR_N_INTENTS; j++) {
+                int q = 1 + c * CANDOR_N_INTENTS + j;
+                g[q] += STACK_L2 / (double)used * (th[q] - (c == j ? S : 0));
+            }
+            int q = 1 + CANDOR_N_INTENTS * CANDOR_N_INTENTS + c;
+            g[q] += STACK_L2 / (double)used * th[q];
+        }
+        for (int q = 0; q < NP; q++) {
+            m1[q] = b1 * m1[q] + (1 - b1) * g[q];
+            m2[q] = b2 * m2[q] + (1 - b2) * g[q] * g[q];
+            double mh = m1[q] / (1 - pow(b1, step)), vh = m2[q] / (1 - pow(b2, step));
+            double rate = q == 0 ? lr * th[0] + 1e-4 : lr;
+            th[q] -= rate * mh / (sqrt(vh) + 1e-8);
+        }
+        if (th[0] < 1e-4)
+            th[0] = 1e-4;
+    }
+    k->invT = th[0];
+    memcpy(k->W, th + 1, sizeof k->W);
+    memcpy(k->b, th + 1 + CANDOR_N_INTENTS * CANDOR_N_INTENTS, sizeof k->b);
 }
 
 static candor_status_t heldout_scores(const struct candor_trainer *tr, const int *fold, double alpha,
@@ -970,7 +1076,9 @@ candor_status_t candor_trainer_save(struct candor_trainer *tr, const char *path)
         double bT = 1, bS = 0, bn = INFINITY;
         for (double T = 0.25; T < 400; T *= 1.15)
             for (size_t s = 0; s < sizeof scales / sizeof scales[0]; s++) {
-                double v = nll(h, tr->n, T, scales[s]);
+                struct calib k;
+                calib_simple(&k, T, scales[s]);
+                double v = nll(h, tr->n, &k);
                 if (v < bn) {
                     bn = v;
                     bT = T;
@@ -978,7 +1086,9 @@ candor_status_t candor_trainer_save(struct candor_trainer *tr, const char *path)
                 }
             }
         double ac;
-        double f1 = macro_f1(h, tr->n, bT, bS, &ac);
+        struct calib k;
+        calib_simple(&k, bT, bS);
+        double f1 = macro_f1(h, tr->n, &k, &ac);
         if (f1 > best_f1 + 1e-9 || (fabs(f1 - best_f1) <= 1e-9 && bn < best_nll)) {
             best_f1 = f1;
             best_alpha = alphas[a];
@@ -990,9 +1100,14 @@ candor_status_t candor_trainer_save(struct candor_trainer *tr, const char *path)
     }
     /* The report: held-out quality and a reliability table (10 bins). */
     struct candor_buf rep = CANDOR_BUF_INIT;
+    struct calib kal;
+    calib_simple(&kal, best_T, best_S);
     if (st == CANDOR_OK)
         st = heldout_scores(tr, fold, best_alpha, h);
     if (st == CANDOR_OK) {
+        fit_stacker(h, tr->n, &kal, best_S);
+        best_f1 = macro_f1(h, tr->n, &kal, &acc);
+        best_nll = nll(h, tr->n, &kal);
         size_t bn[10] = {0}, br[10] = {0};
         double bc[10] = {0}, ece = 0;
         size_t used = 0;
@@ -1000,7 +1115,7 @@ candor_status_t candor_trainer_save(struct candor_trainer *tr, const char *path)
             if (!h[i].use)
                 continue;
             double p[CANDOR_N_INTENTS];
-            combine(best_T, best_S, h[i].logit, h[i].rules, p);
+            combine(&kal, h[i].logit, h[i].rules, p);
             int b = 0;
             for (int c = 1; c < CANDOR_N_INTENTS; c++)
                 if (p[c] > p[b])
@@ -1017,7 +1132,7 @@ candor_status_t candor_trainer_save(struct candor_trainer *tr, const char *path)
                            "\"folds\": %d, \"alpha\": %g, \"temperature\": %.4g, \"rule_scale\": %g, "
                            "\"heldout_accuracy\": %.4f, \"heldout_macro_f1\": %.4f, "
                            "\"heldout_nll\": %.4f, \"reliability\": [",
-                           tr->n, n_msg, used, N_FOLDS, best_alpha, best_T, best_S, acc, best_f1,
+                           tr->n, n_msg, used, N_FOLDS, best_alpha, 1.0 / kal.invT, best_S, acc, best_f1,
                            used ? best_nll / (double)used : 0);
         bool first = true;
         for (int b = 0; b < 10; b++) {
@@ -1055,8 +1170,15 @@ candor_status_t candor_trainer_save(struct candor_trainer *tr, const char *path)
     candor__buf_printf(&b, "buckets %u\nclasses", MODEL_BUCKETS);
     for (int c = 0; c < CANDOR_N_INTENTS; c++)
         candor__buf_printf(&b, " %s", candor__intent_names[c]);
-    candor__buf_printf(&b, "\nalpha %g\ntemperature %.6g\nrule-scale %g\ntotals", best_alpha, best_T,
-                       best_S);
+    candor__buf_printf(&b, "\nalpha %g\ntemperature %.6g\nrule-scale %g\nrule-weights", best_alpha,
+                       1.0 / kal.invT, best_S);
+    for (int c = 0; c < CANDOR_N_INTENTS; c++)
+        for (int j = 0; j < CANDOR_N_INTENTS; j++)
+            candor__buf_printf(&b, " %.4g", kal.W[c][j]);
+    candor__buf_puts(&b, "\nbias");
+    for (int c = 0; c < CANDOR_N_INTENTS; c++)
+        candor__buf_printf(&b, " %.4g", kal.b[c]);
+    candor__buf_puts(&b, "\ntotals");
     for (int c = 0; c < CANDOR_N_INTENTS; c++)
         candor__buf_printf(&b, " %g", totals[c]);
     candor__buf_putc(&b, '\n');
