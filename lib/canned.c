@@ -65,12 +65,12 @@ static const char *const kind_names[K_COUNT] = {
 enum list {
     L_STOCK, L_GENERIC_GREETING, L_GREETING, L_CLOSING, L_TEAM, L_DEFLECT, L_APOLOGY,
     L_ACKNOWLEDGE, L_PROBLEM, L_REQUEST, L_ACTION, L_NONACTION, L_FUTURE, L_TIME,
-    L_GENERIC_WORD, L_CONDITION, L_ANSWER, L_QUANTITY, L_COUNT
+    L_GENERIC_WORD, L_CONDITION, L_ANSWER, L_QUANTITY, L_INQUIRY, L_COUNT
 };
 static const char *const list_names[L_COUNT] = {
     "stock", "generic-greeting", "greeting", "closing", "team", "deflect", "apology",
     "acknowledge", "problem", "request", "action", "nonaction", "future", "time",
-    "generic-word", "condition", "answer", "quantity",
+    "generic-word", "condition", "answer", "quantity", "inquiry",
 };
 
 /* A phrase: folded tokens. "*" alone is a gap of 0..3 words, "x*" a
@@ -1385,7 +1385,8 @@ static void analyse(const struct candor_canned_conf *c, const struct text *cust,
                     quote_words(a->missed_specific, sizeof a->missed_specific, cust, i, i + 1);
             }
         }
-        if (!se->question && !req)
+        bool inquiry = plist_any(&c->lists[L_INQUIRY], &cust->w, se->a, se->b);
+        if (!se->question && !req && !inquiry)
             continue;
         /* content words of the ask; a short question ("Is that normal?")
          * points back at the sentence before it */
