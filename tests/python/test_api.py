@@ -83,7 +83,7 @@ class TestParse(Base):
         raw = path.read_bytes()
         a = self.ctx.parse(raw)
         self.assertIsNone(a.file)
-        for data in (str(path), path, os.fsencode(str(path)), bytearray(raw), memoryview(raw)):
+        for data in (str(path), path, bytearray(raw), memoryview(raw)):
             b = self.ctx.parse(data)
             da, db = a.as_dict(), b.as_dict()
             da.pop("file"), db.pop("file")
@@ -93,6 +93,10 @@ class TestParse(Base):
     def test_bad_type(self) -> None:
         with self.assertRaises(candor.InvalidArgumentError):
             self.ctx.parse(12345)  # type: ignore[arg-type]
+        # bytes are the message itself, never a path
+        m = self.ctx.parse(os.fsencode(str(DATA / "refund.eml")))
+        self.assertIsNone(m.file)
+        self.assertIsNone(m.message_id)
         with self.assertRaises(ValueError):
             self.ctx.parse(None)  # type: ignore[arg-type]
 
