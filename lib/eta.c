@@ -36,7 +36,9 @@
 #define MAX_WALK_DAYS 3660
 #define MAX_INTERVALS 4
 #define MAX_TZ_BYTES (1024 * 1024)
-#define MAX_OPEN 2000
+#define CONFIDENCE_Z 1.0
+#define CALIBRATION_DAYS 3
+#define MAX_CORRECTION 4.0
 
 struct interval { int open, close; };   /* minutes since local midnight */
 
@@ -63,6 +65,7 @@ struct candor_eta_conf {
     int min_samples;
     int history_days;
     int max_samples;
+    double half_life_days;  /* weight of a ticket halves every so many days */
     struct target *targets;
     size_t n_targets;
     double default_target;  /* business hours */
@@ -347,6 +350,7 @@ candor_status_t candor__eta_load(struct candor_ctx *ctx, xmlNodePtr section)
     c->min_samples = 10;
     c->history_days = 14;
     c->max_samples = 200;
+    c->half_life_days = 3;
     c->default_target = 8;
     if (section) {
         if (!candor__config_attr_double(section, "percentile", 90, &v, file))
@@ -369,6 +373,11 @@ candor_status_t candor__eta_load(struct candor_ctx *ctx, xmlNodePtr section)
         if (v < 1 || v > 100000)
             return candor__config_fail(file, section, "max-samples must be 1..100000");
         c->max_samples = (int)v;
+        if (!candor__config_attr_double(section, "half-life-days", 3, &v, file))
+            return CANDOR_ECONFIG;
+        if (v < 0 || v > 3650)
+            return candor__config_fail(file, section, "half-life-days must be 0..3650 (0: none)");
+        c->half_life_days = v;
     }
     char *tzname = candor__config_attr(section, "timezone");
     candor_status_t st = tzname ? load_zone(ctx, c, tzname, true, section)
@@ -587,33 +596,37 @@ void candor__eta_format_local(const struct candor_ctx *ctx, int64_t t, char *buf
 
 /* ---- the estimate ---- */
 
-static int cmp_i64_asc(const void *a, const void *b) { return cmp_i64(a, b); }
+/* One ticket of the recent cohort: its first reply came after TIME
+ * seconds of business time (EVENT), or it is still waiting and has waited
+ * TIME so far (censored). */
+struct obs { int64_t time; bool event; double weight; };
 
-/* Nearest-rank percentile of the N sorted values. */
-static int64_t percentile(const int64_t *v, size_t n, int pct)
+static int cmp_obs(const void *a, const void *b)
 {
-    size_t rank = (size_t)ceil((double)pct / 100.0 * (double)n);
-    if (rank < 1)
-        rank = 1;
-    if (rank > n)
-        rank = n;
-    return v[rank - 1];
+    const struct obs *x = a, *y = b;
+    if (x->time != y->time)
+        return x->time < y->time ? -1 : 1;
+    return (int)y->event - (int)x->event;   /* events before censoring at ties */
 }
 
-static candor_status_t load_samples(struct candor_store *store, const struct candor_eta_conf *c,
-                                    const char *intent, int64_t now, int64_t **out, size_t *n)
+/* The recent cohort: the last MAX-SAMPLES tickets (of INTENT, or all when
+ * NULL) that arrived within HISTORY-DAYS before NOW. */
+static candor_status_t load_cohort(const struct candor_ctx *ctx, struct candor_store *store,
+                                   const char *intent, int64_t now, struct obs **out,
+                                   size_t *n, size_t *events)
 {
+    const struct candor_eta_conf *c = ctx->eta;
     *out = NULL;
-    *n = 0;
+    *n = *events = 0;
     sqlite3_stmt *q = NULL;
-    candor_status_t st = candor__store_prepare(store, intent
-        ? "SELECT business_wait FROM first_replies WHERE intent = ?1 AND replied > ?2 "
-          "AND replied <= ?3 ORDER BY replied DESC LIMIT ?4"
-        : "SELECT business_wait FROM first_replies WHERE ?1 IS NULL AND replied > ?2 "
-          "AND replied <= ?3 ORDER BY replied DESC LIMIT ?4", &q);
+    candor_status_t st = candor__store_prepare(store,
+        "SELECT t.created, f.business_wait, f.replied FROM tickets t "
+        "LEFT JOIN first_replies f ON f.ticket = t.id "
+        "WHERE (?1 IS NULL OR t.intent = ?1) AND t.created > ?2 AND t.created <= ?3 "
+        "ORDER BY t.created DESC, t.id DESC LIMIT ?4", &q);
     if (st != CANDOR_OK)
         return st;
-    int64_t *v = malloc(((size_t)c->max_samples + MAX_OPEN) * sizeof *v);
+    struct obs *v = calloc((size_t)c->max_samples + 1, sizeof *v);
     if (!v) {
         sqlite3_finalize(q);
         return candor__fail(CANDOR_ENOMEM, "out of memory");
@@ -626,52 +639,139 @@ static candor_status_t load_samples(struct candor_store *store, const struct can
     sqlite3_bind_int64(q, 3, now);
     sqlite3_bind_int(q, 4, c->max_samples);
     int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW && *n < (size_t)c->max_samples)
-        v[(*n)++] = sqlite3_column_int64(q, 0);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW && *n < (size_t)c->max_samples) {
+        int64_t created = sqlite3_column_int64(q, 0);
+        /* recent arrivals weigh more: the estimate follows a team that
+         * is slowing down or speeding up within days */
+        double age_days = (double)(now - created) / 86400.0;
+        double w = c->half_life_days > 0 ? pow(0.5, age_days / c->half_life_days) : 1.0;
+        bool replied = sqlite3_column_type(q, 2) != SQLITE_NULL &&
+                       sqlite3_column_int64(q, 2) <= now;
+        struct obs *o = &v[(*n)++];
+        o->weight = w;
+        if (replied) {
+            o->time = sqlite3_column_int64(q, 1);
+            o->event = true;
+            (*events)++;
+        } else {
+            o->time = candor__eta_business_seconds(ctx, created, now);
+            o->event = false;
+        }
+    }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        st = candor__store_fail(store, rc, "first_replies");
+        st = candor__store_fail(store, rc, "tickets");
     sqlite3_finalize(q);
     if (st != CANDOR_OK) {
         free(v);
-        *n = 0;
+        *n = *events = 0;
         return st;
     }
     *out = v;
     return CANDOR_OK;
 }
 
-/* Add the ages of open (acknowledged, unanswered) tickets older than
- * CURRENT to V: censored observations of the queue as it is now. */
-static candor_status_t add_open(const struct candor_ctx *ctx, struct candor_store *store,
-                                const char *intent, int64_t now, int64_t current,
-                                int64_t *v, size_t *n)
+/* The PCT percentile of the time to first reply by the Kaplan-Meier
+ * estimate over V (sorted): tickets still waiting count for as long as
+ * they have waited. When the waiting ones keep the curve above 1 - PCT
+ * (most of the queue is late), the longest time seen. */
+static int64_t km_quantile(const struct obs *v, size_t n, int pct)
+{
+    double surv = 1.0, at_risk = 0, sq = 0;
+    for (size_t i = 0; i < n; i++) {
+        at_risk += v[i].weight;
+        sq += v[i].weight * v[i].weight;
+    }
+    /* an upper confidence bound, not the bare sample percentile: with
+     * N_EFF effective samples, aim below 1 - P by CONFIDENCE_Z standard
+     * errors, so that the promise holds for P of the replies with about
+     * 85% confidence rather than half the time */
+    double p = (double)pct / 100.0;
+    double n_eff = sq > 0 ? at_risk * at_risk / sq : 1.0;
+    double goal = (1.0 - p) - CONFIDENCE_Z * sqrt(p * (1.0 - p) / n_eff);
+    if (goal < 0)
+        goal = 0;
+    goal += 1e-9;
+    size_t i = 0;
+    int64_t longest = 0;
+    while (i < n && at_risk > 1e-12) {
+        int64_t t = v[i].time;
+        double d = 0, gone = 0;
+        size_t j = i;
+        for (; j < n && v[j].time == t; j++) {
+            if (v[j].event)
+                d += v[j].weight;
+            gone += v[j].weight;
+        }
+        if (d > 0) {
+            surv *= 1.0 - d / at_risk;
+            if (surv <= goal)
+                return t;
+        }
+        at_risk -= gone;
+        longest = t;
+        i = j;
+    }
+    return longest;
+}
+
+/* Keeping our word: for the promises of the last CALIBRATION_DAYS that
+ * can be judged (answered, or still waiting past their time), the ratio of
+ * the business time they took (or have waited so far) to the business
+ * time they promised. When more than 1 - P of them (recency-weighted, the
+ * same confidence bound as above) ran late, the new estimate is stretched
+ * by the ratio that would have kept P of them: a team that has just slowed
+ * down stops promising last week's times within hours, not days. Over all
+ * intents: the speed of the team is shared. Never shrinks an estimate. */
+static candor_status_t calibration(const struct candor_ctx *ctx, struct candor_store *store,
+                                   int64_t now, double *factor)
 {
     const struct candor_eta_conf *c = ctx->eta;
+    *factor = 1.0;
     sqlite3_stmt *q = NULL;
     candor_status_t st = candor__store_prepare(store,
-        "SELECT t.created FROM tickets t JOIN acks a ON a.ticket = t.id "
-        "WHERE (?1 IS NULL OR t.intent = ?1) AND t.created > ?2 AND t.created <= ?3 "
-        "AND NOT EXISTS (SELECT 1 FROM first_replies f WHERE f.ticket = t.id) "
-        "ORDER BY t.created LIMIT ?4", &q);
+        "SELECT p.made, p.due, f.business_wait, f.replied FROM promises p "
+        "LEFT JOIN first_replies f ON f.ticket = p.ticket "
+        "WHERE p.measured = 1 AND p.made > ?1 AND p.made <= ?2 "
+        "ORDER BY p.made DESC LIMIT ?3", &q);
     if (st != CANDOR_OK)
         return st;
-    if (intent)
-        sqlite3_bind_text(q, 1, intent, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(q, 1);
-    sqlite3_bind_int64(q, 2, now - (int64_t)c->history_days * 86400);
-    sqlite3_bind_int64(q, 3, now);
-    sqlite3_bind_int(q, 4, MAX_OPEN);
+    sqlite3_bind_int64(q, 1, now - CALIBRATION_DAYS * 86400);
+    sqlite3_bind_int64(q, 2, now);
+    sqlite3_bind_int(q, 3, c->max_samples);
+    struct obs *v = calloc((size_t)c->max_samples + 1, sizeof *v);
+    if (!v) {
+        sqlite3_finalize(q);
+        return candor__fail(CANDOR_ENOMEM, "out of memory");
+    }
+    size_t n = 0;
     int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        int64_t age = candor__eta_business_seconds(ctx, sqlite3_column_int64(q, 0), now);
-        if (age <= current)
-            break;   /* ordered oldest first: the rest are younger */
-        v[(*n)++] = age;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW && n < (size_t)c->max_samples) {
+        int64_t made = sqlite3_column_int64(q, 0), due = sqlite3_column_int64(q, 1);
+        bool replied = sqlite3_column_type(q, 3) != SQLITE_NULL &&
+                       sqlite3_column_int64(q, 3) <= now;
+        if (!replied && due > now)
+            continue;   /* not judged yet */
+        int64_t promised = candor__eta_business_seconds(ctx, made, due);
+        int64_t took = replied ? sqlite3_column_int64(q, 2)
+                               : candor__eta_business_seconds(ctx, made, now);
+        if (promised < 60)
+            promised = 60;
+        double age_days = (double)(now - made) / 86400.0;
+        v[n].weight = c->half_life_days > 0 ? pow(0.5, age_days / c->half_life_days) : 1.0;
+        /* ratios in thousandths, as KM times */
+        v[n].time = (int64_t)(1000.0 * (double)took / (double)promised);
+        v[n].event = true;
+        n++;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        st = candor__store_fail(store, rc, "open tickets");
+        st = candor__store_fail(store, rc, "promises");
     sqlite3_finalize(q);
+    if (st == CANDOR_OK && n >= (size_t)c->min_samples) {
+        qsort(v, n, sizeof *v, cmp_obs);
+        double f = (double)km_quantile(v, n, c->percentile) / 1000.0;
+        *factor = f > MAX_CORRECTION ? MAX_CORRECTION : f;
+    }
+    free(v);
     return st;
 }
 
@@ -692,32 +792,33 @@ candor_status_t candor__eta_promise(const struct candor_ctx *ctx, struct candor_
     out->history_days = c->history_days;
     out->percentile = c->percentile;
     int64_t secs = -1;
-    if (store) {
-        for (int pass = 0; pass < 2 && secs < 0; pass++) {
-            const char *which = pass == 0 ? intent : NULL;
-            if (pass == 0 && !intent)
-                continue;
-            int64_t *v = NULL;
-            size_t n = 0;
-            candor_status_t st = load_samples(store, c, which, now, &v, &n);
-            if (st != CANDOR_OK)
-                return st;
-            if (n >= (size_t)c->min_samples) {
-                size_t measured = n;
-                qsort(v, n, sizeof *v, cmp_i64_asc);
-                int64_t p = percentile(v, n, c->percentile);
-                st = add_open(ctx, store, which, now, p, v, &n);
-                if (st != CANDOR_OK) {
-                    free(v);
-                    return st;
-                }
-                qsort(v, n, sizeof *v, cmp_i64_asc);
-                secs = percentile(v, n, c->percentile);
-                out->measured = true;
-                out->pooled = pass == 1;
-                out->samples = measured;
-            }
-            free(v);
+    for (int pass = 0; store && pass < 2 && secs < 0; pass++) {
+        const char *which = pass == 0 ? intent : NULL;
+        if (pass == 0 && !intent)
+            continue;
+        struct obs *v = NULL;
+        size_t n = 0, events = 0;
+        candor_status_t st = load_cohort(ctx, store, which, now, &v, &n, &events);
+        if (st != CANDOR_OK)
+            return st;
+        if (events >= (size_t)c->min_samples) {
+            qsort(v, n, sizeof *v, cmp_obs);
+            secs = km_quantile(v, n, c->percentile);
+            out->measured = true;
+            out->pooled = pass == 1;
+            out->samples = n;
+        }
+        free(v);
+    }
+    out->correction = 1.0;
+    if (secs >= 0) {
+        double f = 1.0;
+        candor_status_t st = calibration(ctx, store, now, &f);
+        if (st != CANDOR_OK)
+            return st;
+        if (f > 1.0) {
+            out->correction = f;
+            secs = (int64_t)((double)secs * f);
         }
     }
     if (secs < 0)
@@ -735,12 +836,19 @@ char *candor__eta_basis(const struct candor_ctx *ctx, const struct candor_eta_pr
 {
     struct candor_buf b = CANDOR_BUF_INIT;
     const char *what = intent ? intent : "all";
-    if (p->measured)
-        candor__buf_printf(&b, "measured: the %dth percentile of the last %zu first replies "
-                           "to %s requests (last %d days, tickets still waiting included) is "
-                           "%.1f business hours, counted from now in business hours %s",
-                           p->percentile, p->samples, p->pooled ? "all" : what,
-                           p->history_days, p->business_hours, candor__eta_calendar(ctx));
+    if (p->measured) {
+        candor__buf_printf(&b, "measured: %d%% of the first replies to the last %zu %s "
+                           "requests (last %d days; recent ones weigh more, those still "
+                           "waiting count as they stand) came within %.1f business hours "
+                           "(upper confidence bound)",
+                           p->percentile, p->samples, p->pooled ? "(all kinds of)" : what,
+                           p->history_days, p->business_hours / (p->correction > 1 ? p->correction : 1));
+        if (p->correction > 1.005)
+            candor__buf_printf(&b, ", stretched x%.2f to %.1f business hours because recent "
+                               "promises ran late", p->correction, p->business_hours);
+        candor__buf_printf(&b, "; counted from now in business hours %s",
+                           candor__eta_calendar(ctx));
+    }
     else
         candor__buf_printf(&b, "target: too little history to measure (fewer than %d first "
                            "replies in the last %d days), so the configured target of %.1f "

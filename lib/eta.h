@@ -15,6 +15,7 @@ struct candor_eta_promise {
     double business_hours; /* the business time laid onto the calendar */
     int history_days;      /* the look-back window */
     int percentile;        /* e.g. 90 */
+    double correction;     /* >= 1: how much recent promises fell short */
 };
 
 /* The promise for a new ticket of INTENT arriving at NOW, from the first
