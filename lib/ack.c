@@ -765,8 +765,14 @@ static candor_status_t compose(const struct candor_ctx *ctx, const struct candor
     expand(&basis, lang_text(ctx, lg, pr->measured ? T_BASIS_MEASURED : T_BASIS_TARGET), &v);
     struct vars vo = { .n = 0 };
     var(&vo, "orders", u->orders);
-    if (u->orders)
-        expand(&orders, lang_text(ctx, lg, T_ORDERS), &vo);
+    if (u->orders) {
+        /* a sentence of its own, after the one before it */
+        const char *ot = lang_text(ctx, lg, T_ORDERS);
+        while (*ot == ' ')
+            ot++;
+        candor__buf_putc(&orders, ' ');
+        expand(&orders, ot, &vo);
+    }
 
     var(&v, "team", team);
     var(&v, "ticket", ticket);
