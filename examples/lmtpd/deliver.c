@@ -429,6 +429,9 @@ struct begun {
     long keep;
 };
 
+static void find_pending(struct candor_store *store, const char *ticket,
+                         struct lmtpd_pending *out);
+
 static bool record_begun(void *arg, const char *path)
 {
     struct begun *b = arg;
@@ -443,10 +446,11 @@ static bool record_begun(void *arg, const char *path)
     return true;
 }
 
-static void log_clean(char *s)
+/* One log line per event: no control bytes (a Message-ID also no blanks). */
+static void log_clean(char *s, bool blanks)
 {
     for (; *s; s++)
-        if ((unsigned char)*s < 0x21 || (unsigned char)*s == 0x7f)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f || (blanks && *s == ' '))
             *s = '_';
 }
 
@@ -509,7 +513,7 @@ static enum lmtpd_outcome sent_copy(struct lmtpd_conf *conf, struct candor_store
         if (verdict && strcmp(verdict, "ok") != 0) {
             char *cj = NULL;
             if (candor_check_to_json(chk, &cj) == CANDOR_OK && cj) {
-                log_clean(cj);
+                log_clean(cj, false);
                 lmtpd_log("%s: flagged reply ticket=%s verdict=%s findings=%s", qid, ticket,
                           verdict, cj);
             }
@@ -540,9 +544,9 @@ static enum lmtpd_outcome sent_copy(struct lmtpd_conf *conf, struct candor_store
 void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *qid,
                    const char *data, size_t len, const struct lmtpd_envelope *env,
                    enum lmtpd_outcome *result, double cpu_start, double wall_start,
-                   struct candor_ack **ack_out)
+                   struct lmtpd_pending *out)
 {
-    *ack_out = NULL;
+    memset(out, 0, sizeof *out);
     char note[512] = "";
     const char *status = "tempfail";
     const char *intent = "-", *reason = "-", *ticket = "-", *decision = "-";
@@ -550,6 +554,7 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
     struct candor_message *msg = NULL;
     struct candor_result *res = NULL;
     struct candor_ack *ack = NULL;
+    struct candor_store *store = NULL;
     char *hdrs = NULL, *msgid = NULL;
     struct strbuf clean = { 0 }, head = { 0 };
     enum lmtpd_outcome outcome = LMTPD_TEMPFAIL;
@@ -606,7 +611,7 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
     char key[65];
     lmtpd_hex(key_raw, 32, key);
 
-    struct candor_store *store = worker_store(w, conf);
+    store = worker_store(w, conf);
     if (!store) {
         snprintf(note, sizeof note, "error=state_unavailable");
         goto done;
@@ -732,7 +737,7 @@ done:
         double cpu = lmtpd_cpu_now() - cpu_start, wall = lmtpd_wall_now() - wall_start;
         char id[256];
         snprintf(id, sizeof id, "%s", msgid ? msgid : "-");
-        log_clean(id);
+        log_clean(id, true);
         char nt[512];
         snprintf(nt, sizeof nt, "%s", note);
         for (char *p = nt; *p; p++)
@@ -745,10 +750,23 @@ done:
                   id, len, intent, decision, reason, ticket, status, fname ? fname + 1 : "-",
                   cpu, wall, nt[0] ? " " : "", nt);
     }
-    if (outcome == LMTPD_DELIVERED && ack && strcmp(status, "delivered") == 0 &&
-        candor_ack_send(ack) && candor_ack_message(ack)) {
-        *ack_out = ack;   /* handed over by lmtpd_ack_handover() after the 250s */
-        ack = NULL;
+    if (outcome == LMTPD_DELIVERED && ack && strcmp(status, "delivered") == 0) {
+        const char *t = candor_ack_ticket(ack);
+        if (candor_ack_send(ack) && candor_ack_message(ack) && candor_ack_recipient(ack) && t) {
+            out->ticket = strdup(t);
+            out->recipient = strdup(candor_ack_recipient(ack));
+            out->message = strdup(candor_ack_message(ack));
+        } else if (t && candor_ack_reason(ack) &&
+                   strcmp(candor_ack_reason(ack), "already_acknowledged") == 0) {
+            /* the MTA's retry of a message whose first delivery failed after
+             * its acknowledgement was recorded: that one is still pending,
+             * and now the message is durable, it may go */
+            find_pending(store, t, out);
+        }
+        if (out->ticket && (!out->recipient || !out->message)) {
+            lmtpd_pending_free(out);
+            lmtpd_log("%s: out of memory for the acknowledgement of %s (left pending)", qid, t);
+        }
     }
     candor_ack_free(ack);
     candor_result_free(res);
@@ -760,25 +778,58 @@ done:
     free(head.p);
 }
 
-void lmtpd_ack_handover(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *qid,
-                        struct candor_ack *ack)
+void lmtpd_pending_free(struct lmtpd_pending *p)
 {
-    const char *ticket = candor_ack_ticket(ack) ? candor_ack_ticket(ack) : "-";
-    const char *to = candor_ack_recipient(ack);
+    free(p->ticket);
+    free(p->recipient);
+    free(p->message);
+    memset(p, 0, sizeof *p);
+}
+
+/* The pending acknowledgement of TICKET, from the store's outbox. */
+static void find_pending(struct candor_store *store, const char *ticket, struct lmtpd_pending *out)
+{
+    char *json = NULL;
+    if (candor_store_pending_acks(store, &json) != CANDOR_OK || !json)
+        return;
+    struct json_object *arr = json_tokener_parse(json);
+    candor_free(json);
+    size_t n = arr && json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *o = json_object_array_get_idx(arr, i), *t, *r, *m;
+        if (json_object_object_get_ex(o, "ticket", &t) &&
+            strcmp(json_object_get_string(t), ticket) == 0 &&
+            json_object_object_get_ex(o, "recipient", &r) &&
+            json_object_object_get_ex(o, "message", &m)) {
+            out->ticket = strdup(ticket);
+            out->recipient = strdup(json_object_get_string(r));
+            out->message = strdup(json_object_get_string(m));
+            break;
+        }
+    }
+    json_object_put(arr);
+}
+
+void lmtpd_ack_handover(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *qid,
+                        struct lmtpd_pending *p)
+{
     if (!conf->sendmail_argv) {
-        lmtpd_log("%s: ack ticket=%s left pending: no sendmail command", qid, ticket);
-    } else if (to && lmtpd_sendmail(conf, to, candor_ack_message(ack))) {
+        lmtpd_log("%s: ack ticket=%s left pending: no sendmail command", qid, p->ticket);
+    } else if (!w->store || !lmtpd_handover_begin(w->store, p->ticket)) {
+        lmtpd_log("%s: ack ticket=%s left pending", qid, p->ticket);
+    } else if (lmtpd_sendmail(conf, p->recipient, p->message)) {
         lmtpd_store_write_begin();
-        candor_status_t st = w->store ? candor_store_ack_sent(w->store, candor_ack_ticket(ack), 0)
+        candor_status_t st = w->store ? candor_store_ack_sent(w->store, p->ticket, 0)
                                       : CANDOR_EINVAL;
         lmtpd_store_write_end();
         if (st != CANDOR_OK)
-            lmtpd_log("%s: ack ticket=%s sent but not marked sent: %s", qid, ticket,
+            lmtpd_log("%s: ack ticket=%s sent but not marked sent: %s", qid, p->ticket,
                       candor_errmsg());
         else
-            lmtpd_log("%s: ack ticket=%s sent to=<%s>", qid, ticket, to);
+            lmtpd_log("%s: ack ticket=%s sent to=<%s>", qid, p->ticket, p->recipient);
     } else {
-        lmtpd_log("%s: ack ticket=%s left pending (sendmail failed)", qid, ticket);
+        lmtpd_handover_failed(w->store, p->ticket);
+        lmtpd_log("%s: ack ticket=%s left pending (sendmail failed)", qid, p->ticket);
     }
-    candor_ack_free(ack);
+    lmtpd_pending_free(p);
 }

@@ -103,6 +103,12 @@ enum lmtpd_outcome {
     LMTPD_DISKFULL,               /* 452 4.3.1 */
 };
 
+/* An acknowledgement recorded in the store, to hand over after the 250s
+ * (all NULL: none). */
+struct lmtpd_pending {
+    char *ticket, *recipient, *message;
+};
+
 /* Per-thread state of the delivery side (the store handle is per thread). */
 struct lmtpd_worker {
     struct candor_store *store;
@@ -119,17 +125,23 @@ void lmtpd_store_write_end(void);
 void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *qid,
                    const char *data, size_t len, const struct lmtpd_envelope *env,
                    enum lmtpd_outcome *result, double cpu_start, double wall_start,
-                   struct candor_ack **ack_out);
-/* After the replies are out: hand ACK (from lmtpd_deliver) to sendmail, mark
- * it sent in the store, free it. */
+                   struct lmtpd_pending *out);
+/* After the replies are out: hand P (from lmtpd_deliver) to sendmail, mark
+ * it sent in the store, free its strings. */
 void lmtpd_ack_handover(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *qid,
-                        struct candor_ack *ack);
+                        struct lmtpd_pending *p);
+void lmtpd_pending_free(struct lmtpd_pending *p);
 
 /* ack.c */
 /* Hand MESSAGE to the sendmail command for RECIPIENT with envelope sender
  * <>. Returns true when sendmail exited 0. */
 bool lmtpd_sendmail(const struct lmtpd_conf *conf, const char *recipient, const char *message);
-/* Retry the acknowledgements the store lists as pending (start-up). */
+/* Mark in STORE that TICKET's acknowledgement is being handed over (false:
+ * could not, do not hand it over); after a sendmail failure, clear it. */
+bool lmtpd_handover_begin(struct candor_store *store, const char *ticket);
+void lmtpd_handover_failed(struct candor_store *store, const char *ticket);
+/* Retry the acknowledgements the store lists as pending (start-up); one
+ * whose hand-over was interrupted by a crash is not sent again. */
 void lmtpd_retry_pending(struct lmtpd_conf *conf);
 
 /* sha256.c */

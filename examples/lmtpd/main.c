@@ -347,14 +347,6 @@ static void *session_main(void *arg)
     return NULL;
 }
 
-static void *pending_main(void *arg)
-{
-    struct lmtpd_conf *c = arg;
-    lmtpd_retry_pending(c);
-    lmtpd_conf_put(c);
-    return NULL;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -538,15 +530,12 @@ int main(int argc, char **argv)
               lmtpd.conf->command_timeout, lmtpd.conf->max_message_bytes,
               o->no_ack ? ", no acknowledgements" : "");
 
-    /* acknowledgements a crash or a failed sendmail left pending */
-    if (!o->no_ack) {
-        pthread_t t;
-        struct lmtpd_conf *pc = lmtpd_conf_get();
-        if (pthread_create(&t, NULL, pending_main, pc) == 0)
-            pthread_detach(t);
-        else
-            lmtpd_conf_put(pc);
-    }
+    /* acknowledgements a crash or a failed sendmail left pending, before
+     * any session can record new ones (the socket is bound: the MTA's
+     * connections wait in the backlog), so no acknowledgement is in two
+     * hands at once */
+    if (!o->no_ack)
+        lmtpd_retry_pending(lmtpd.conf);
 
     pthread_attr_t attr;
     pthread_attr_init(&attr);

@@ -548,7 +548,7 @@ void lmtpd_session(int fd)
                 } else {
                     struct lmtpd_envelope env = { t.sender, (const char *const *)t.rcpts,
                                                   t.n_rcpts };
-                    struct candor_ack *ack = NULL;
+                    struct lmtpd_pending ack;
                     lmtpd_deliver(&worker, conf, qid, data, len, &env, res, cpu0, wall0, &ack);
                     for (size_t i = 0; i < t.n_rcpts; i++) {
                         if (res[i] == LMTPD_DELIVERED)
@@ -561,9 +561,9 @@ void lmtpd_session(int fd)
                                   t.rcpts[i]);
                     }
                     free(res);
-                    if (ack) {
+                    if (ack.ticket) {
                         flush(c);
-                        lmtpd_ack_handover(&worker, conf, qid, ack);
+                        lmtpd_ack_handover(&worker, conf, qid, &ack);
                     }
                 }
             }

@@ -141,6 +141,8 @@ try:
     r.check("bodies byte-identical", not body_bad, body_bad[:10])
     r.check("header fields kept (only fields added)", not head_bad, head_bad[:10])
     r.check("no customer acknowledged twice", not acked_twice, acked_twice[:10])
+    r.check("every customer acknowledged (once)", len(acks) == (N + 1) // 2,
+            sorted(set("c%d@customer.example" % k for k in range((N + 1) // 2)) - set(acks))[:10])
     r.check("Postfix queue empty at the end", not sb.queued(), sb.queued()[:3])
 finally:
     if d:

@@ -121,7 +121,6 @@ try:
             "reason=mailing_list" in log and "reason=rate_limited" in log, log[-2000:])
 
     # 4. a copy of the team's reply to the "sent" address: recorded, checked
-    before = set(support_files())
     reply = ("From: Support <support@shop.example>\nTo: alice@customer.example\n"
              "Subject: Re: Where is order A10442?\nMessage-ID: <reply-1@shop.example>\n"
              "In-Reply-To: <alice-1@customer.example>\nReferences: <alice-1@customer.example>\n"
@@ -131,8 +130,16 @@ try:
     send_smtp(sb.smtp_port, "support@shop.example", ["sent@shop.example"], reply)
     got = wait_for(lambda: "<reply-1@shop.example>" in d.read_log() and "sent ticket=" in d.read_log(), 30)
     r.check("sent copy recorded and checked (logged)", bool(got), d.read_log()[-1000:])
+    main_new = os.path.join(d.maildir, "new")
     r.check("sent copy not delivered to the support maildir",
-            set(support_files()) == before)
+            not any("<reply-1@shop.example>" in open(os.path.join(main_new, n), errors="replace").read()
+                    for n in os.listdir(main_new)))
+    review = os.path.join(d.maildir, ".Review", "new")
+    r.check("flagged reply logged with its findings",
+            "flagged reply ticket=" in d.read_log() and '"findings"' in d.read_log(), d.read_log()[-800:])
+    r.check("flagged reply copied to the review folder",
+            os.path.isdir(review) and len(os.listdir(review)) == 1 and
+            os.path.exists(os.path.join(d.maildir, ".Review", "maildirfolder")))
 finally:
     if d:
         d.stop()
