@@ -1492,7 +1492,7 @@ static candor_status_t check_template(const struct candor_canned_conf *c, struct
         return CANDOR_OK;
     size_t total = 0, matched = 0, paras = 0;
     int best_rcpt = 0;
-    char evidence[200] = "";
+    char evidence[200] = "", example[300] = "";
     candor_status_t st = CANDOR_OK;
     for (size_t i = 0; i < n && paras < CANNED_MAX_PARAS && st == CANDOR_OK;) {
         while (i < n && line_blank(&v[i]))
@@ -1521,6 +1521,11 @@ static candor_status_t check_template(const struct candor_canned_conf *c, struct
                 matched += fp.ntok;
                 if (m.recipients > best_rcpt || !evidence[0]) {
                     best_rcpt = m.recipients;
+                    if (m.example_id[0]) {
+                        char when[32];
+                        candor_time_format(when, sizeof when, m.example_sent);
+                        snprintf(example, sizeof example, ", e.g. <%s> of %s", m.example_id, when);
+                    }
                     struct text t;
                     char *tmp = candor__strndup(ps, plen);
                     if (tmp && text_init(&t, tmp))
@@ -1540,8 +1545,8 @@ static candor_status_t check_template(const struct candor_canned_conf *c, struct
     if (matched >= (size_t)c->tpl_body_tokens && total
         && (double)matched / (double)total >= c->tpl_share)
         add_finding(chk, c, K_TEMPLATE, c->weight[K_TEMPLATE],
-                    "%s (and %d%% of the reply) also stands in replies to %d or more other recipients",
-                    evidence, (int)(100.0 * (double)matched / (double)total), c->tpl_recipients);
+                    "%s (and %d%% of the reply) also stands in replies to %d or more other recipients%s",
+                    evidence, (int)(100.0 * (double)matched / (double)total), c->tpl_recipients, example);
     return CANDOR_OK;
 }
 

@@ -14,6 +14,7 @@
  * the history is full of templates, footers and closings, and makes a
  * lookup cost a few indexed reads whatever the history size.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sqlite3.h>
@@ -50,7 +51,8 @@ candor_status_t candor__store_history_migrate(struct sqlite3 *db, int from_versi
 
 enum {
     S_ADD_REPLY, S_ADD_DOMAIN, S_BAND_FIND, S_PARA_SIG, S_ADD_PARA, S_ADD_BAND, S_ADD_USE,
-    S_ADD_PARA_DOMAIN, S_RECIPIENTS, S_PARA_DOMAIN, S_DOMAIN, S_RECENT, S_RECENT_ALL, S_COUNT
+    S_ADD_PARA_DOMAIN, S_RECIPIENTS, S_PARA_DOMAIN, S_DOMAIN, S_RECENT, S_RECENT_ALL, S_EXAMPLE,
+    S_COUNT
 };
 
 static const char *const sql[S_COUNT] = {
@@ -70,6 +72,8 @@ static const char *const sql[S_COUNT] = {
     [S_DOMAIN] = "SELECT n FROM canned_domain WHERE domain = ?",
     [S_RECENT] = "SELECT COUNT(*) FROM canned_reply WHERE recipient = ? AND sent_at >= ?"
                  " AND sent_at < ? AND (message_id IS NULL OR message_id <> ?)",
+    [S_EXAMPLE] = "SELECT r.message_id, r.sent_at FROM canned_use u JOIN canned_reply r ON r.id = u.reply"
+                   " WHERE u.para = ? AND u.recipient <> ? ORDER BY u.reply DESC LIMIT 1",
     [S_RECENT_ALL] = "SELECT COUNT(*) FROM canned_reply WHERE recipient = ? AND sent_at >= ?"
                      " AND sent_at < ?",
 };
@@ -332,6 +336,22 @@ candor_status_t candor__history_match(struct candor_history *h, const struct can
     sqlite3_bind_text(s, 2, domain ? domain : "", -1, SQLITE_STATIC);
     if ((st = run_int(h, s, &m->domain_uses, "paragraph domain")) != CANDOR_OK)
         return st;
+    s = stmt(h, S_EXAMPLE);
+    if (!s)
+        return CANDOR_EIO;   /* message set by stmt() */
+    sqlite3_bind_int64(s, 1, para);
+    sqlite3_bind_text(s, 2, recipient ? recipient : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *id = sqlite3_column_text(s, 0);
+        snprintf(m->example_id, sizeof m->example_id, "%s", id ? (const char *)id : "");
+        m->example_sent = sqlite3_column_int64(s, 1);
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_DONE)
+        return db_fail(h, "example");
     s = stmt(h, S_DOMAIN);
     if (!s)
         return CANDOR_EIO;   /* message set by stmt() */

@@ -51,6 +51,8 @@ struct candor_history_match {
     int recipients;         /* distinct recipients other than the one asked, capped at CAP */
     int64_t domain_uses;    /* replies of DOMAIN that carry the cluster */
     int64_t domain_replies; /* replies of DOMAIN in the history */
+    char example_id[256];   /* Message-ID of the latest such reply to another recipient ("" none) */
+    int64_t example_sent;
 };
 /* Look FP up: the best cluster with similarity >= MIN, with its use counts. */
 CANDOR_HIDDEN candor_status_t candor__history_match(struct candor_history *h,
