@@ -14,7 +14,7 @@ set -u
 src=${CANDOR_SOURCE:-$(cd "$(dirname "$0")/.." && pwd)}
 build=${CANDOR_BUILD:-$src/build}
 secs=${FUZZ_SMOKE_SECONDS:-3}
-targets=${FUZZ_SMOKE_TARGETS:-"message html triage check config"}
+targets=${FUZZ_SMOKE_TARGETS:-"message html triage check config lmtpd"}
 
 skip() { echo "SKIP: $*"; exit 77; }
 command -v clang >/dev/null 2>&1 || skip "clang not found (Debian: apt-get install clang libclang-rt-14-dev)"
@@ -41,8 +41,11 @@ for t in $targets; do
     exe=$fb/tests/fuzz/fuzz-$t
     case $t in
         message|triage|check) dict=mime.dict ;;
+        lmtpd) dict=lmtp.dict ;;
         *) dict=$t.dict ;;
     esac
+    # candor-lmtpd logs to stderr by design
+    mask=0; [ "$t" = lmtpd ] && mask=2
     mkdir -p "$scratch/$t/new"
     set -- "$scratch/$t/new" "$src/tests/fuzz/corpus/$t"
     [ -d "$src/tests/data/fuzz/$t" ] && set -- "$@" "$src/tests/data/fuzz/$t"
@@ -51,7 +54,7 @@ for t in $targets; do
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -dict="$src/tests/fuzz/$dict" -artifact_prefix="$scratch/$t/" \
-        -print_final_stats=1 "$@" >"$scratch/$t/log" 2>&1
+        -print_final_stats=1 -close_fd_mask=$mask "$@" >"$scratch/$t/log" 2>&1
     rc=$?
     end=$(date +%s)
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$scratch/$t/log")

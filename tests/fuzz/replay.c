@@ -77,6 +77,9 @@ static int run_file(const char *path)
     ran++;
     fseek(err, 0, SEEK_END);
     long n = ftell(err);
+#ifdef FUZZ_ALLOW_STDERR
+    n = 0;   /* a program that logs to stderr by design (candor-lmtpd) */
+#endif
     int bad = 0;
     if (n > 0) {
         char out[2048];
