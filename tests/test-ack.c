@@ -172,7 +172,9 @@ static void test_compose(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "We aim to answer by 2026-11-24 17:00"));
     CU_ASSERT_PTR_NULL(strstr(text, "We will answer"));
     /* our own acknowledgement, if it came back, is a loop */
-    CU_ASSERT_EQUAL(candor_ack_send(ack_msg(st, m, "support@shop.example", T0 + 5) ), 0);
+    struct candor_ack *loop = ack_msg(st, m, "support@shop.example", T0 + 5);
+    CU_ASSERT_EQUAL(candor_ack_send(loop), 0);
+    candor_ack_free(loop);
     /* the JSON object */
     char *json = NULL;
     CU_ASSERT_EQUAL(candor_ack_to_json(a, &json), CANDOR_OK);
@@ -540,6 +542,7 @@ static void test_concurrent_processes(void)
                 candor_message_free(m);
             }
             candor_store_free(s);
+            free(path);   /* valgrind checks the child's leaks at _exit too */
             _exit(bad ? 1 : 0);
         }
     }
