@@ -370,7 +370,17 @@ struct candor_ack;
 /* Decide and, when allowed, compose the acknowledgement for MSG; record the
  * decision, ticket and promise in STORE (opened read-write), so a second
  * mail in the thread or from the sender within the window gets send=0.
- * Fails: CANDOR_EIO, CANDOR_ETEMPFAIL (state busy), CANDOR_ENOMEM.
+ * Decision, ticket and outbox entry are one transaction: processes sharing
+ * the state never acknowledge a thread or a sender twice.
+ * "Sent", for the per-sender window: an acknowledgement counts from the
+ * moment this call decided send=1 and put it in the outbox (pending or
+ * marked sent); decisions with send=0 never start the window.
+ * Tickets: mail a person should answer gets one (reasons ok, rate_limited,
+ * already_acknowledged; a known thread keeps its ticket); robots, lists,
+ * spoofed/spam and mail not addressed to us get none (ticket NULL).
+ * The promise is NULL in the JSON when send=0.
+ * Fails: CANDOR_EIO, CANDOR_ETEMPFAIL (state busy), CANDOR_ENOMEM,
+ * CANDOR_EINVAL (read-only store).
  * Owns: *OUT is yours, candor_ack_free(). Since 0.1 */
 CANDOR_API candor_status_t candor_ack(struct candor_ack **out,
         const struct candor_ctx *ctx, struct candor_store *store,
@@ -388,7 +398,8 @@ CANDOR_API const char *candor_ack_recipient(const struct candor_ack *ack);
 CANDOR_API candor_status_t candor_ack_to_json(const struct candor_ack *ack, char **json);
 
 /* Mark the acknowledgement of TICKET as handed over to sendmail. Until then
- * it is pending and listed by candor_store_pending_acks(). */
+ * it is pending and listed by candor_store_pending_acks().
+ * Fails: CANDOR_ENOTFOUND (no acknowledgement for TICKET), CANDOR_EINVAL. */
 CANDOR_API candor_status_t candor_store_ack_sent(struct candor_store *store,
         const char *ticket, int64_t now);
 /* A JSON array of pending acknowledgements
@@ -399,12 +410,22 @@ CANDOR_API candor_status_t candor_store_pending_acks(struct candor_store *store,
 
 /* Record a human reply that went out: first-response time, promise kept,
  * fingerprints for template_reuse and repeat_send. NOW: 0 = clock.
+ * The ticket is found by the reply's In-Reply-To/References (and its own
+ * Message-ID, so recording a reply twice is harmless), else by its first
+ * To address (that sender's newest unanswered ticket). Its time is its
+ * Date when present and not after NOW, else NOW.
  * Prints into *JSON the `candor record-reply` object. Since 0.1 */
 CANDOR_API candor_status_t candor_record_reply(const struct candor_ctx *ctx,
         struct candor_store *store, const struct candor_message *reply,
         int64_t now, char **json);
 
-/* The `candor stats --json` object. Owns: *JSON, candor_free(). */
+/* The `candor stats --json` object: {"now", "overall": {...}, "intents":
+ * {"refund": {...}, ...}}, each with tickets, acknowledged, first_replies,
+ * median/p90_first_reply_seconds (wall clock), the same in business
+ * seconds, promises, median_promised_seconds, promises_kept,
+ * promises_broken (late, or unanswered past due at NOW) and
+ * promises_kept_share (null when none could be judged).
+ * Owns: *JSON, candor_free(). */
 CANDOR_API candor_status_t candor_stats_json(const struct candor_ctx *ctx,
         struct candor_store *store, int64_t now, char **json);
 
