@@ -1235,8 +1235,18 @@ static bool decode_part(struct walk *w, const struct mailmime_data *data, char *
     int enc = data->dt_encoded ? data->dt_encoding : MAILMIME_MECHANISM_8BIT;
     if (enc != MAILMIME_MECHANISM_BASE64 && enc != MAILMIME_MECHANISM_QUOTED_PRINTABLE)
         enc = MAILMIME_MECHANISM_8BIT;
+    /* libetpan's quoted-printable decoder reads two bytes after a '='
+     * without checking the length, so "=X" at the very end of the input
+     * read past the caller's buffer (fuzz-message, ASan): decode a copy
+     * with NUL padding instead. */
+    char *pad = malloc(slen + 4);
+    if (!pad)
+        return false;
+    memcpy(pad, src, slen);
+    memset(pad + slen, 0, 4);
     size_t idx = 0;
-    int r = mailmime_part_parse(src, slen, &idx, enc, out, len);
+    int r = mailmime_part_parse(pad, slen, &idx, enc, out, len);
+    free(pad);
     if (r == MAILIMF_ERROR_MEMORY)
         return false;
     if (r != MAILIMF_NO_ERROR) {
