@@ -30,11 +30,24 @@
         } \
     } while (0)
 
+/* lib/data of the source tree, or $CANDOR_FUZZ_DATADIR: a long campaign
+ * points it at a copy taken with the binary, so data edited in the tree
+ * meanwhile (a new model format) cannot break the running target. */
+static inline const char *fuzz_data(const char *name)
+{
+    static char buf[2][4096];
+    static int k;
+    const char *d = getenv("CANDOR_FUZZ_DATADIR");
+    k ^= 1;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", d && *d ? d : FUZZ_DATADIR, name);
+    return buf[k];
+}
+
 static inline struct candor_ctx *fuzz_ctx_new(void)
 {
     candor_ctx_options_t o = CANDOR_CTX_OPTIONS_INIT;
-    o.config_path = FUZZ_DATADIR "/candor.xml";
-    o.model_path = FUZZ_DATADIR "/model.txt";
+    o.config_path = fuzz_data("candor.xml");
+    o.model_path = fuzz_data("model.txt");
     /* Smaller limits than the defaults keep one execution fast; the
      * limit tests (tests/test-limits.c) cover the default values. */
     o.max_message_bytes = 1u << 20;

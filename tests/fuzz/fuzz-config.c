@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     candor_ctx_options_t o = CANDOR_CTX_OPTIONS_INIT;
     o.config_path = mem_path;
-    o.model_path = FUZZ_DATADIR "/model.txt";
+    o.model_path = fuzz_data("model.txt");
     struct candor_ctx *ctx = NULL;
     candor_status_t st = candor_ctx_new(&ctx, &o);
     if (st != CANDOR_OK) {
