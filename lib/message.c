@@ -1259,6 +1259,17 @@ static bool decode_part(struct walk *w, const struct mailmime_data *data, char *
     return true;
 }
 
+static size_t base64_size(const char *s, size_t n)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        count += candor__is_alnum(c) || c == '+' || c == '/';
+    }
+    size_t rem = count % 4;
+    return count / 4 * 3 + (rem == 2 ? 1 : rem == 3 ? 2 : 0);
+}
+
 static bool add_attachment(struct walk *w, struct mailmime *m, const char *type)
 {
     struct candor_message *msg = w->msg;
@@ -1266,8 +1277,21 @@ static bool add_attachment(struct walk *w, struct mailmime *m, const char *type)
     const struct mailmime_data *data = m->mm_type == MAILMIME_SINGLE ? m->mm_data.mm_single
                                                                      : m->mm_body;
     if (data && data->dt_type == MAILMIME_DATA_TEXT) {
-        if (data->dt_encoded && (data->dt_encoding == MAILMIME_MECHANISM_BASE64
-                                 || data->dt_encoding == MAILMIME_MECHANISM_QUOTED_PRINTABLE)) {
+        if (data->dt_encoded && data->dt_encoding == MAILMIME_MECHANISM_BASE64) {
+            /* The decoded size of base64 follows from the number of
+             * alphabet characters (RFC 2045 6.8: others are ignored); no
+             * need to decode what nobody reads. It still counts against
+             * the decoded-bytes budget. */
+            size = base64_size(data->dt_data.dt_text.dt_data, data->dt_data.dt_text.dt_length);
+            if (w->decoded + size > w->lim->max_decoded_bytes) {
+                if (!w->decoded_noted)
+                    candor__message_add_error(w->msg, "MIME: more than %zu decoded bytes, rest not decoded",
+                                              w->lim->max_decoded_bytes);
+                w->decoded_noted = true;
+                size = w->lim->max_decoded_bytes - w->decoded;
+            }
+            w->decoded += size;
+        } else if (data->dt_encoded && data->dt_encoding == MAILMIME_MECHANISM_QUOTED_PRINTABLE) {
             char *dec;
             size_t dlen;
             if (!decode_part(w, data, &dec, &dlen))
