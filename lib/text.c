@@ -416,8 +416,20 @@ static bool attribution_end(const char *s, size_t len)
  * over up to three lines). Returns the number of lines it spans, 0 if
  * none. *STRONG: it begins with the usual opening word, so it marks
  * history even without "> " lines after it. */
+static bool ends_colon(const struct line *l)
+{
+    size_t len = l->len;
+    rtrim(l->s, &len);
+    return len && l->s[len - 1] == ':';
+}
+
 static size_t attribution(const struct line *lines, size_t n, size_t i, bool *strong)
 {
+    bool colon = false;
+    for (size_t k = i; k < n && k < i + 3 && !colon; k++)
+        colon = ends_colon(&lines[k]);
+    if (!colon)
+        return 0;
     const char *s = lines[i].s;
     size_t len = lines[i].len;
     ltrim(&s, &len);
@@ -461,6 +473,8 @@ static bool separator(const struct line *l)
     size_t len = l->len;
     ltrim(&s, &len);
     rtrim(s, &len);
+    if (!len || !strchr("-_=BbDdAa", s[0]))
+        return false;
     if (starts_ci(s, len, "Begin forwarded message:") || starts_ci(s, len, "Début du message réexpédié")
         || starts_ci(s, len, "Anfang der weitergeleiteten"))
         return true;
@@ -513,7 +527,8 @@ static bool outlook_block(const struct line *lines, size_t n, size_t i)
         "Enviado el:", "Fecha:", "Inviato:", "Verzonden:", "Skickat:", "To:", "À :", "An:",
         "Para:", "Subject:", "Objet :", "Betreff:", "Asunto:",
     };
-    if (!header_key(&lines[i], from, sizeof from / sizeof from[0]))
+    if (!memchr(lines[i].s, ':', lines[i].len)
+        || !header_key(&lines[i], from, sizeof from / sizeof from[0]))
         return false;
     size_t hits = 0;
     for (size_t j = i + 1; j < n && j <= i + 5; j++) {
@@ -536,6 +551,8 @@ static bool signature_start(const struct line *l)
     if (len == 2 && memcmp(s, "--", 2) == 0)
         return true;
     ltrim(&s, &len);
+    if (!len || !strchr("SGEVI", s[0]))
+        return false;
     static const char *const sent[] = {
         "Sent from my ", "Sent from Mail for ", "Sent from Outlook", "Sent from Yahoo Mail",
         "Sent from Samsung", "Get Outlook for ", "Sent with ProtonMail", "Sent via ",
