@@ -65,12 +65,12 @@ static const char *const kind_names[K_COUNT] = {
 enum list {
     L_STOCK, L_GENERIC_GREETING, L_GREETING, L_CLOSING, L_TEAM, L_DEFLECT, L_APOLOGY,
     L_ACKNOWLEDGE, L_PROBLEM, L_REQUEST, L_ACTION, L_NONACTION, L_FUTURE, L_TIME,
-    L_GENERIC_WORD, L_CONDITION, L_ANSWER, L_QUANTITY, L_INQUIRY, L_COUNT
+    L_GENERIC_WORD, L_CONDITION, L_ANSWER, L_QUANTITY, L_INQUIRY, L_SYNONYM, L_COUNT
 };
 static const char *const list_names[L_COUNT] = {
     "stock", "generic-greeting", "greeting", "closing", "team", "deflect", "apology",
     "acknowledge", "problem", "request", "action", "nonaction", "future", "time",
-    "generic-word", "condition", "answer", "quantity", "inquiry",
+    "generic-word", "condition", "answer", "quantity", "inquiry", "synonyms",
 };
 
 /* A phrase: folded tokens. "*" alone is a gap of 0..3 words, "x*" a
@@ -1217,7 +1217,7 @@ static bool specific_word(const struct text *t, size_t i, const struct sent *se,
 
 struct analysis {
     /* the customer's mail */
-    size_t asks, asks_missed;
+    size_t asks, asks_missed, asks_touched;
     char missed_ask[300];
     size_t specifics, specifics_missed;
     char missed_specific[120];
@@ -1228,6 +1228,7 @@ struct analysis {
     /* the reply */
     size_t body_words;
     bool apology, acknowledge, action, commitment, pointer, answer;
+    bool deed_engaged;               /* an action or commitment names the customer's subject */
     char pointer_text[200];
     char action_text[200];
     size_t concrete;                 /* numbers, dates, times new to the reply */
@@ -1289,6 +1290,41 @@ static bool pointer_word(const struct text *t, size_t i)
     return false;
 }
 
+/* Does the reply (stems RS) use the customer's word F, or a word of the
+ * same synonym group ("send" / "dispatch", "new" / "replacement")? */
+static bool stem_hit(const struct candor_canned_conf *c, const struct stems *rs, const char *f,
+                     size_t flen)
+{
+    if (stems_has(rs, stem_hash(f, flen)))
+        return true;
+    const struct plist *l = &c->lists[L_SYNONYM];
+    for (size_t g = 0; g < l->n; g++) {
+        bool in = false;
+        for (size_t k = 0; k < l->v[g].n && !in; k++)
+            in = tok_match(l->v[g].tok[k], f, false);
+        if (!in)
+            continue;
+        for (size_t k = 0; k < l->v[g].n; k++) {
+            const char *t = l->v[g].tok[k];
+            size_t tl = strlen(t);
+            if (tl && t[tl - 1] == '*')
+                tl--;
+            if (tl && stems_has(rs, stem_hash(t, tl)))
+                return true;
+        }
+    }
+    return false;
+}
+
+static bool generic_word(const struct candor_canned_conf *c, const char *f)
+{
+    const struct plist *l = &c->lists[L_GENERIC_WORD];
+    for (size_t g = 0; g < l->n; g++)
+        if (l->v[g].n == 1 && tok_match(l->v[g].tok[0], f, false))
+            return true;
+    return false;
+}
+
 /* Count the content words of CUST in [A, B) (not stop words, generic
  * words or names) and how many the reply uses (stems RS, numbers RKEYS). */
 static void count_words(const struct candor_canned_conf *c, const struct text *cust, size_t a,
@@ -1316,7 +1352,7 @@ static void count_words(const struct candor_canned_conf *c, const struct text *c
             for (size_t r = 0; r < rkeys->n && !hit; r++)
                 hit = strcmp(rkeys->v[r], key) == 0;
         } else {
-            hit = stems_has(rs, stem_hash(f, cust->w.v[i].flen));
+            hit = stem_hit(c, rs, f, cust->w.v[i].flen);
         }
         *hits += hit;
     }
@@ -1339,6 +1375,12 @@ static void analyse(const struct candor_canned_conf *c, const struct text *cust,
         stems_add(&rs, stem_hash(f, body->w.v[i].flen));
     }
     a->body_words = body->w.n;
+    struct stems cs_stems = { 0 };                 /* the customer's content words */
+    for (size_t i = 0; i < cust->w.n; i++) {
+        const char *f = candor__word_fold(&cust->w, i);
+        if (cust->w.v[i].flen >= 3 && !candor__fp_stopword(f) && !generic_word(c, f))
+            stems_add(&cs_stems, stem_hash(f, cust->w.v[i].flen));
+    }
     struct candor_strv ckeys = CANDOR_STRV_INIT;   /* the customer's numbers */
     for (size_t i = 0; i < cust->w.n; i++)
         if (cust->w.v[i].digits) {
@@ -1377,7 +1419,7 @@ static void analyse(const struct candor_canned_conf *c, const struct text *cust,
                     hit = strcmp(rkeys.v[r], key) == 0
                           || (strlen(key) >= 3 && strstr(rkeys.v[r], key) != NULL);
             } else {
-                hit = stems_has(&rs, stem_hash(f, cust->w.v[i].flen));
+                hit = stem_hit(c, &rs, f, cust->w.v[i].flen);
             }
             if (!hit) {
                 a->specifics_missed++;
@@ -1392,12 +1434,16 @@ static void analyse(const struct candor_canned_conf *c, const struct text *cust,
          * points back at the sentence before it */
         size_t words = 0, hits = 0;
         count_words(c, cust, se->a, se->b, skip, &rs, &rkeys, &words, &hits);
-        if (words < 3 && k > 0)
+        bool short_ask = words < 3 && k > 0;
+        if (short_ask)
             count_words(c, cust, cs[k - 1].a, cs[k - 1].b, skip, &rs, &rkeys, &words, &hits);
         if (!words)
             continue;
         a->asks++;
-        if (!hits || (double)hits / (double)words < c->cover) {
+        a->asks_touched += hits > 0;
+        /* a short question is about the sentence before it: any of those
+         * words taken up answers it */
+        if (!hits || (!short_ask && (double)hits / (double)words < c->cover)) {
             a->asks_missed++;
             if (!a->missed_ask[0])
                 quote_words(a->missed_ask, sizeof a->missed_ask, cust, se->a, se->b);
@@ -1429,6 +1475,16 @@ static void analyse(const struct candor_canned_conf *c, const struct text *cust,
             size_t lo = at > se->a + 3 ? at - 3 : se->a;
             act = !plist_any(&c->lists[L_CONDITION], &body->w, lo, at);
             from = at + 1;
+        }
+        bool committed = !nonaction && plist_any(&c->lists[L_FUTURE], &body->w, se->a, se->b)
+                         && plist_any(&c->lists[L_TIME], &body->w, se->a, se->b);
+        if ((act || committed) && !a->deed_engaged) {
+            /* the deed is about something the customer wrote about */
+            for (size_t i = se->a; i < se->b && !a->deed_engaged; i++) {
+                const char *f = candor__word_fold(&body->w, i);
+                if (body->w.v[i].flen >= 3 && !candor__fp_stopword(f) && !generic_word(c, f))
+                    a->deed_engaged = stems_has(&cs_stems, stem_hash(f, body->w.v[i].flen));
+            }
         }
         if (act) {
             if (!a->action)
@@ -1477,6 +1533,7 @@ static void analyse(const struct candor_canned_conf *c, const struct text *cust,
     free(rs.v);
     candor__strv_free(&rkeys);
     candor__strv_free(&ckeys);
+    free(cs_stems.v);
 }
 
 static candor_status_t check_template(const struct candor_canned_conf *c, struct candor_history *h,
@@ -1675,16 +1732,21 @@ candor_status_t candor__canned_check_db(struct candor_check **out, const struct 
         bool terse = a.body_words <= (size_t)c->terse_words && a.concrete >= 2 && !a.pointer
                      && nstock == 0 && a.overlap >= c->terse_overlap;
         int signs = a.action + a.commitment + a.answer + (a.concrete >= 2);
-        bool strong = signs >= 2 || terse;
+        bool strong = (signs >= 2 && (a.asks_touched || !a.asks)) || terse;
         /* engagement with what the customer wrote */
         bool asks_missed = a.asks && a.asks_missed * 2 > a.asks;
-        bool specs_missed = a.specifics && a.specifics_missed * 3 >= a.specifics * 2;
+        bool specs_missed = !a.specifics || a.specifics_missed * 3 >= a.specifics * 2;
         bool nothing_engaged = a.asks_missed == a.asks && a.specifics_missed == a.specifics
-                               && (a.asks || a.specifics) && a.overlap < c->overlap;
+                               && (a.asks || a.specifics) && a.overlap < c->overlap
+                               && !a.deed_engaged;
+        /* no question, no request, no problem (thanks, praise, news): there
+         * is nothing to answer, only to acknowledge */
+        bool nothing_asked = !a.asks && !a.problem && !a.request;
         /* a reply that is mostly a paste sent to others is not about this customer */
         bool pasted = template_share >= c->tpl_unresponsive;
-        bool unresp = empty || other_lang || !substance || nothing_engaged || pasted
-                      || (asks_missed && specs_missed && !strong);
+        bool unresp = empty || other_lang || pasted
+                      || (!nothing_asked && (!substance || nothing_engaged
+                                             || (asks_missed && specs_missed && !strong)));
         if (empty)
             add_finding(chk, c, K_UNRESPONSIVE, c->weight[K_UNRESPONSIVE],
                         "the reply has no text of its own (empty, only quotation or only a signature)");

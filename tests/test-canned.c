@@ -152,6 +152,26 @@ static const struct row rows[] = {
       "Hi Anna,\n\nSorry about the shade. I've sent a replacement for A10442 today, arriving "
       "Thursday; keep the broken one. Our care guide is at shop.example/care if useful.\n\nTom\n",
       "Tom Hale", false, { NULL }, { "deflection", "unresponsive" } },
+    { "action_on_the_customers_subject_in_other_words",
+      "Hi,\n\nMy router died last night - the power light won't come on at all. Can you send a new one?\n\nAnna\n",
+      "Anna Berg", "Hi Anna,\n\nA replacement router was dispatched today by courier and arrives "
+      "Thursday; plug it in and it sets itself up.\n\nTom\n", "Tom Hale", false, { NULL },
+      { "unresponsive" } },
+    { "praise_needs_no_answer",
+      "Hello,\n\nJust wanted to say the crew on CA 221 yesterday were wonderful, especially Priyanka "
+      "who looked after my nervous son.\n\nAnna\n", "Anna Berg",
+      "Hi Anna,\n\nThank you - that's lovely to hear. I've passed your message to Priyanka and her "
+      "manager so it goes on her record.\n\nTom\n", "Tom Hale", false, { NULL }, { "unresponsive" } },
+    { "no_with_an_alternative",
+      "Hi,\n\nCan I get a refund on my Saver fare for booking K7TP2Q? My plans changed.\n\nAnna\n",
+      "Anna Berg", "Hi Anna,\n\nI'm afraid not - Saver fares can't be refunded, but you can move the "
+      "date once for free before 20 November. Just reply with the new date and I'll rebook it.\n\nTom\n",
+      "Tom Hale", false, { NULL }, { "unresponsive" } },
+    { "facts_beside_the_point",
+      "Hello,\n\nYour meter reader left our gate open again and the dog escaped onto the road. "
+      "Please fix the gate latch and tell me how you will stop this happening again.\n\nAnna Berg\n",
+      "Anna Berg", "Hi Anna,\n\nYour meter was read on 27 October 2026 and the reading has been "
+      "added to your account.\n\nTom\n", "Tom Hale", true, { "unresponsive", "no_empathy" }, { NULL } },
     { "generic_greeting_no_name_known",
       "Hello,\n\nWhat is the lead time for 40 Hayden chairs, and is there a trade price?\n\n"
       "Purchasing\nNorthwind Cafes Ltd\n", "Purchasing Team",
