@@ -119,4 +119,26 @@ finally:
 r.check("SIGTERM: exit 0, socket and pid file removed",
         p.returncode == 0 and not os.path.exists(sock) and not os.path.exists(os.path.join(tmp, "pid")),
         p.returncode)
+
+# --user: bind first (as root), then run as that user
+if os.geteuid() == 0:
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    du = Daemon({"accept-recipients": "@shop.example"}, extra_args=["--no-ack", "--user", "nobody"])
+    os.makedirs(du.maildir)
+    for x in (du.dir, du.maildir):
+        os.chown(x, nobody.pw_uid, nobody.pw_gid)
+    du.start()
+    try:
+        uid = [ln.split()[1] for ln in open("/proc/%d/status" % du.proc.pid)
+               if ln.startswith("Uid:")][0]
+        r.check("--user: runs as nobody after binding", int(uid) == nobody.pw_uid, uid)
+        d = du
+        rc, out = swaks("--to", "support@shop.example", "--header", "Subject: as nobody",
+                        body="x\n")
+        files = du.files()
+        r.check("--user: delivers as nobody", rc == 0 and len(files) == 1 and
+                os.stat(files[0]).st_uid == nobody.pw_uid, out[-300:])
+    finally:
+        du.stop(signal.SIGKILL)
 r.finish()

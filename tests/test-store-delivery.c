@@ -1,0 +1,161 @@
+/* test-store-delivery.c — the delivery log (lib/store-delivery.c): rows by
+ * key within a window, begun vs delivered, lookup by Message-ID, read-only
+ * and missing-table behaviour, bad arguments, and synchronous mode restored. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+#include "common.h"
+#include "store.h"
+
+static struct candor_store *open_store(const char *name, unsigned int flags)
+{
+    static char path[4096];
+    static const char *dir;
+    static char dirbuf[4096];
+    if (!dir) {   /* one directory for the whole run: a store is reopened */
+        snprintf(dirbuf, sizeof dirbuf, "%s", test_tmpdir());
+        dir = dirbuf;
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct candor_ctx *ctx = test_ctx(NULL);
+    struct candor_store *s = NULL;
+    CU_ASSERT_EQUAL(candor_store_open(&s, ctx, path, flags), CANDOR_OK);
+    candor_ctx_free(ctx);
+    return s;
+}
+
+static void test_find_window(void)
+{
+    struct candor_store *s = open_store("window.db", 0);
+    if (!s)
+        return;
+    int delivered = -1;
+    char *path = (char *)"x";
+    /* nothing yet: the table does not even exist */
+    CU_ASSERT_EQUAL(candor_store_delivery_find(s, "k1", 1000, 100, &delivered, &path),
+                    CANDOR_ENOTFOUND);
+    CU_ASSERT_PTR_NULL(path);
+    CU_ASSERT_EQUAL(candor_store_delivery_record(s, "k1", "id1@x", "/m/new/a", 0, 1000, 0), CANDOR_OK);
+    struct { const char *name; int64_t now, window; candor_status_t want; } rows[] = {
+        { "same time", 1000, 100, CANDOR_OK },
+        { "inside the window", 1099, 100, CANDOR_OK },
+        { "at the edge", 1100, 100, CANDOR_OK },
+        { "past the window", 1101, 100, CANDOR_ENOTFOUND },
+        { "no window: any age", 999999, 0, CANDOR_OK },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        candor_status_t st = candor_store_delivery_find(s, "k1", rows[i].now, rows[i].window,
+                                                        &delivered, &path);
+        if (st != rows[i].want)
+            fprintf(stderr, "row %s: got %d\n", rows[i].name, st);
+        CU_ASSERT_EQUAL(st, rows[i].want);
+        if (st == CANDOR_OK) {
+            CU_ASSERT_STRING_EQUAL(path, "/m/new/a");
+            CU_ASSERT_EQUAL(delivered, 0);
+        }
+        candor_free(path);
+        path = NULL;
+    }
+    /* marked delivered: overwrites the row */
+    CU_ASSERT_EQUAL(candor_store_delivery_record(s, "k1", "id1@x", "/m/new/a", 1, 1001, 0), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor_store_delivery_find(s, "k1", 1001, 10, &delivered, &path), CANDOR_OK);
+    CU_ASSERT_EQUAL(delivered, 1);
+    candor_free(path);
+    path = NULL;
+    CU_ASSERT_EQUAL(candor_store_delivery_find(s, "other", 1001, 10, &delivered, &path),
+                    CANDOR_ENOTFOUND);
+    candor_store_free(s);
+}
+
+static void test_path_by_message_id(void)
+{
+    struct candor_store *s = open_store("byid.db", 0);
+    if (!s)
+        return;
+    char *path = NULL;
+    CU_ASSERT_EQUAL(candor_store_delivery_path(s, "none@x", &path), CANDOR_ENOTFOUND);
+    CU_ASSERT_EQUAL(candor_store_delivery_record(s, "a", "m@x", "/old", 1, 10, 0), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor_store_delivery_record(s, "b", "m@x", "/begun", 0, 30, 0), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor_store_delivery_record(s, "c", "m@x", "/newer", 1, 20, 0), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor_store_delivery_record(s, "d", NULL, "/noid", 1, 20, 0), CANDOR_OK);
+    /* delivered rows first, newest of them */
+    CU_ASSERT_EQUAL(candor_store_delivery_path(s, "m@x", &path), CANDOR_OK);
+    CU_ASSERT_STRING_EQUAL(path ? path : "", "/newer");
+    candor_free(path);
+    candor_store_free(s);
+}
+
+static void test_readonly_and_args(void)
+{
+    struct candor_store *s = open_store("ro.db", 0);
+    if (!s)
+        return;
+    CU_ASSERT_EQUAL(candor_store_delivery_record(s, "k", NULL, "/p", 1, 5, 0), CANDOR_OK);
+    candor_store_free(s);
+    s = open_store("ro.db", CANDOR_STORE_READONLY);
+    if (!s)
+        return;
+    int d;
+    char *path = NULL;
+    candor_status_t st = candor_store_delivery_find(s, "k", 5, 0, &d, &path);
+    if (st != CANDOR_OK)
+        fprintf(stderr, "read-only find: %s\n", candor_errmsg());
+    CU_ASSERT_EQUAL(st, CANDOR_OK);
+    candor_free(path);
+    path = NULL;
+    CU_ASSERT_EQUAL(candor_store_delivery_record(s, "k2", NULL, "/p", 1, 5, 0), CANDOR_EINVAL);
+    candor_store_free(s);
+    /* a read-only store without the table: found nothing, created nothing */
+    s = open_store("ro-empty.db", CANDOR_STORE_READONLY);
+    if (!s)
+        return;
+    CU_ASSERT_EQUAL(candor_store_delivery_find(s, "k", 5, 0, &d, &path), CANDOR_ENOTFOUND);
+    candor_store_free(s);
+    /* bad arguments */
+    CU_ASSERT_EQUAL(candor_store_delivery_find(NULL, "k", 0, 0, &d, &path), CANDOR_EINVAL);
+    s = open_store("args.db", 0);
+    if (!s)
+        return;
+    CU_ASSERT_EQUAL(candor_store_delivery_find(s, NULL, 0, 0, &d, &path), CANDOR_EINVAL);
+    CU_ASSERT_EQUAL(candor_store_delivery_record(s, "k", NULL, NULL, 1, 0, 0), CANDOR_EINVAL);
+    char *huge = malloc(5000);
+    if (huge) {
+        memset(huge, 'a', 4999);
+        huge[4999] = '\0';
+        CU_ASSERT_EQUAL(candor_store_delivery_record(s, huge, NULL, "/p", 1, 0, 0), CANDOR_EINVAL);
+        free(huge);
+    }
+    candor_store_free(s);
+}
+
+static void test_sync_mode_restored(void)
+{
+    struct candor_store *s = open_store("sync.db", 0);
+    if (!s)
+        return;
+    sqlite3 *db = candor__store_sqlite(s);
+    sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    CU_ASSERT_EQUAL(candor_store_delivery_record(s, "k", NULL, "/p", 1, 0, 0), CANDOR_OK);
+    sqlite3_stmt *q;
+    int mode = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA synchronous", -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW)
+            mode = sqlite3_column_int(q, 0);
+        sqlite3_finalize(q);
+    }
+    CU_ASSERT_EQUAL(mode, 2);   /* FULL, as the store had it */
+    candor_store_free(s);
+}
+
+int main(void)
+{
+    static const struct test_case cases[] = {
+        { "find within the window, begun then delivered", test_find_window },
+        { "path by Message-ID", test_path_by_message_id },
+        { "read-only store and bad arguments", test_readonly_and_args },
+        { "synchronous mode restored", test_sync_mode_restored },
+        { NULL, NULL },
+    };
+    return test_main("store-delivery", cases);
+}
