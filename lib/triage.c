@@ -45,7 +45,7 @@
 #define N_LANG 4
 static const char *const lang_names[N_LANG] = { "en", "fr", "de", "es" };
 
-enum wkind { W_POS, W_NEG, W_NEGATOR, W_INTENS, W_STOP_EN, W_STOP_FR, W_STOP_DE, W_STOP_ES, W_COUNT };
+enum wkind { W_POS, W_NEG, W_NEGATOR, W_INTENS, W_FRUST, W_STOP_EN, W_STOP_FR, W_STOP_DE, W_STOP_ES, W_COUNT };
 
 struct wordset {
     char **v;     /* sorted, folded */
@@ -378,11 +378,12 @@ candor_status_t candor__triage_load(struct candor_ctx *ctx, struct _xmlNode *sec
             !candor__config_attr_double(n, "churn", 0, &tc->intent_churn[c], file))
             return CANDOR_ECONFIG;
     }
-    static const char *const kinds[] = { "positive", "negative", "negator", "intensifier" };
+    static const char *const kinds[] = { "positive", "negative", "negator", "intensifier",
+                                         "frustration" };
     for (xmlNodePtr n = candor__config_child(section, "words"); n; n = candor__config_next(n)) {
         char *kind = candor__config_attr(n, "kind");
         char *lang = candor__config_attr(n, "lang");
-        int k = candor__name_index(kinds, 4, kind);
+        int k = candor__name_index(kinds, 5, kind);
         if (kind && strcmp(kind, "stopword") == 0) {
             int l = candor__name_index(lang_names, N_LANG, lang);
             k = l < 0 ? -2 : W_STOP_EN + l;
@@ -424,7 +425,7 @@ candor_status_t candor__triage_load(struct candor_ctx *ctx, struct _xmlNode *sec
  * 0 at the end. *BREAK is set when a clause boundary (.,;:!? or a line
  * break) came before the word; *BANGS counts '!' seen. */
 static size_t sent_token(const char *s, size_t len, size_t *pos, char *tok, bool *caps,
-                         bool *brk, int *bangs, int *accents)
+                         bool *brk, int *bangs, int *accents, size_t *letters, size_t *uppers)
 {
     size_t i = *pos;
     *brk = false;
@@ -464,7 +465,7 @@ static size_t sent_token(const char *s, size_t len, size_t *pos, char *tok, bool
         uint32_t f = candor__unicode_fold(cp);
         if (f != cp)
             upper++;
-        else if (candor__unicode_fold(cp) == cp && cp >= 'a')
+        else if (cp >= 'a')
             lower++;
         if (cp >= 0xC0 && cp < 0x250)
             (*accents)++;
@@ -479,6 +480,8 @@ static size_t sent_token(const char *s, size_t len, size_t *pos, char *tok, bool
     *pos = i;
     tok[n] = '\0';
     *caps = upper >= 3 && lower == 0;
+    *letters += upper + lower;
+    *uppers += upper;
     return n;
 }
 
@@ -491,6 +494,8 @@ static bool is_negator(const struct candor_triage_conf *tc, const char *t, size_
 
 struct textsig {
     double sentiment;
+    double frustration;  /* signs of a problem dragging on: "again", "nobody", "weeks" */
+    size_t letters, upper;
     int lang_hits[N_LANG];
     int accents;
     int bangs;
@@ -511,7 +516,8 @@ static void sentiment_pass(const struct candor_triage_conf *tc, const char *s, s
     size_t pos = 0, n;
     bool caps, brk;
     int since_neg = 100, since_int = 100, count = 0;
-    while ((n = sent_token(s, len, &pos, tok, &caps, &brk, &sig->bangs, &sig->accents)) > 0 &&
+    while ((n = sent_token(s, len, &pos, tok, &caps, &brk, &sig->bangs, &sig->accents,
+                           &sig->letters, &sig->upper)) > 0 &&
            count++ < 3000) {
         if (brk) {
             since_neg = 100;
@@ -531,6 +537,14 @@ static void sentiment_pass(const struct candor_triage_conf *tc, const char *s, s
             if (caps)
                 since_int = -1;   /* "VERY": stronger still */
             continue;
+        }
+        if (ws_has(&tc->words[W_FRUST], tok)) {
+            sig->frustration += 1;
+            if (sig->why) {
+                char w[120];
+                snprintf(w, sizeof w, "%s (frustration)", tok);
+                candor__strv_push(sig->why, w);
+            }
         }
         int pol = ws_has(&tc->words[W_POS], tok) ? 1 : ws_has(&tc->words[W_NEG], tok) ? -1 : 0;
         if (!pol)
@@ -745,6 +759,12 @@ candor_status_t candor_triage(struct candor_result **out, const struct candor_ct
         }
         double s = sig.sentiment + rs.sentiment[2] - rs.sentiment[0] +
                    (tc ? tc->intent_sentiment[res->intent] : 0);
+        /* signs of a problem dragging on count half a negative word each,
+         * at most two words' worth */
+        s -= 0.5 * (sig.frustration > 4 ? 4 : sig.frustration);
+        /* a mail written in capitals is shouting */
+        if (sig.letters >= 30 && sig.upper * 10 >= sig.letters * 6)
+            s -= 2;
         if (sig.bangs > 0)
             s *= 1.3;
         sent_total = s;
