@@ -346,6 +346,13 @@ CANDOR_API void candor_trainer_free(struct candor_trainer *tr);
 /* Add one labelled message (LABEL: one of the ten intents). */
 CANDOR_API candor_status_t candor_trainer_add(struct candor_trainer *tr,
         const struct candor_message *msg, const char *label);
+/* Add one message with its intent and, when known, its urgency ("low",
+ * "normal", "high", "critical") and sentiment ("negative", "neutral",
+ * "positive"); NULL for an unknown attribute. With enough such labels
+ * the model also learns urgency and sentiment. Since 0.1 */
+CANDOR_API candor_status_t candor_trainer_add_labels(struct candor_trainer *tr,
+        const struct candor_message *msg, const char *intent, const char *urgency,
+        const char *sentiment);
 /* Add one labelled plain text (subject may be NULL). */
 CANDOR_API candor_status_t candor_trainer_add_text(struct candor_trainer *tr,
         const char *subject, const char *text, const char *label);

@@ -54,6 +54,7 @@
 #include "ctx.h"
 #include "model.h"
 #include "message.h"
+#include "triage.h"
 
 #define MODEL_BUCKETS (1u << 20)
 #define MAX_MODEL_BYTES (64u << 20)
@@ -62,7 +63,27 @@
 #define MAX_TOKENS 4000u
 #define N_FOLDS 5
 
+#define MAX_HK 4
+static const int head_K[CANDOR_N_HEADS] = { CANDOR_N_URGENCY, CANDOR_N_SENTIMENT };
+static const int head_D[CANDOR_N_HEADS] = { CANDOR_N_URGENCY + CANDOR_N_INTENTS, 1 + CANDOR_N_INTENTS };
+static const char *const head_names[CANDOR_N_HEADS] = { "urgency", "sentiment" };
+
+/* A naive Bayes over the same features for one attribute, and its
+ * combination z_k = invT * L_k + sum_j W[k][j] x_j + b_k. */
+struct head {
+    bool present;
+    size_t n;
+    uint32_t *keys;
+    float *dev;          /* n * K */
+    int32_t *tab;
+    size_t tab_mask;
+    double alpha, invT;
+    double W[MAX_HK][CANDOR_HEAD_MAX_INPUTS];
+    double b[MAX_HK];
+};
+
 struct candor_model {
+    struct head heads[CANDOR_N_HEADS];
     uint32_t mask;
     size_t n;            /* features */
     uint32_t *keys;
@@ -344,10 +365,20 @@ static int32_t model_find(const struct candor_model *m, uint32_t key)
     }
 }
 
+static void head_free(struct head *h)
+{
+    free(h->keys);
+    free(h->dev);
+    free(h->tab);
+    memset(h, 0, sizeof *h);
+}
+
 void candor__model_free(struct candor_model *m)
 {
     if (!m)
         return;
+    for (int i = 0; i < CANDOR_N_HEADS; i++)
+        head_free(&m->heads[i]);
     free(m->keys);
     free(m->logp);
     free(m->dev);
@@ -389,6 +420,90 @@ static candor_status_t model_finish(struct candor_model *m, const float *counts,
             m->dev[i * CANDOR_N_INTENTS + c] = (float)(m->logp[i * CANDOR_N_INTENTS + c] - mean);
     }
     return CANDOR_OK;
+}
+
+/* Lookup table and per-class deviations for a head; COUNTS is n x K. */
+static candor_status_t head_finish(struct head *h, int K, const float *counts, const double *totals)
+{
+    size_t ts = 16;
+    while (ts < h->n * 2)
+        ts <<= 1;
+    h->tab = malloc(ts * sizeof *h->tab);
+    h->dev = malloc((h->n ? h->n : 1) * (size_t)K * sizeof *h->dev);
+    if (!h->tab || !h->dev)
+        return candor__fail(CANDOR_ENOMEM, "out of memory");
+    h->tab_mask = ts - 1;
+    memset(h->tab, 0xff, ts * sizeof *h->tab);
+    double V = (double)(h->n ? h->n : 1), denom[MAX_HK];
+    for (int k = 0; k < K; k++)
+        denom[k] = log(totals[k] + h->alpha * V);
+    for (size_t i = 0; i < h->n; i++) {
+        size_t j = (h->keys[i] * 2654435761u) & h->tab_mask;
+        while (h->tab[j] >= 0)
+            j = (j + 1) & h->tab_mask;
+        h->tab[j] = (int32_t)i;
+        double lp[MAX_HK], mean = 0;
+        for (int k = 0; k < K; k++) {
+            lp[k] = log(counts[i * (size_t)K + (size_t)k] + h->alpha) - denom[k];
+            mean += lp[k];
+        }
+        mean /= K;
+        for (int k = 0; k < K; k++)
+            h->dev[i * (size_t)K + (size_t)k] = (float)(lp[k] - mean);
+    }
+    h->present = true;
+    return CANDOR_OK;
+}
+
+static void head_logits(const struct head *h, int K, const uint32_t *f, size_t n, double *out)
+{
+    for (int k = 0; k < K; k++)
+        out[k] = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = (f[i] * 2654435761u) & h->tab_mask;
+        for (;;) {
+            int32_t x = h->tab[j];
+            if (x < 0)
+                break;
+            if (h->keys[x] == f[i]) {
+                for (int k = 0; k < K; k++)
+                    out[k] += h->dev[(size_t)x * (size_t)K + (size_t)k];
+                break;
+            }
+            j = (j + 1) & h->tab_mask;
+        }
+    }
+}
+
+static void head_combine(const struct head *h, int K, int D, const double *L, const double *x,
+                         double *prob);
+
+void candor__head_inputs(int head, const struct candor_rule_scores *rs, double sentiment_signal,
+                         int intent, double x[CANDOR_HEAD_MAX_INPUTS])
+{
+    memset(x, 0, CANDOR_HEAD_MAX_INPUTS * sizeof *x);
+    int o = 0;
+    if (head == CANDOR_HEAD_URGENCY) {
+        for (int k = 0; k < CANDOR_N_URGENCY; k++)
+            x[k] = rs ? rs->urgency[k] : 0;
+        o = CANDOR_N_URGENCY;
+    } else {
+        x[0] = sentiment_signal;
+        o = 1;
+    }
+    if (intent >= 0 && intent < CANDOR_N_INTENTS)
+        x[o + intent] = 1;
+}
+
+bool candor__model_head(const struct candor_model *m, int head, const struct candor_features *f,
+                        const double *x, double *prob)
+{
+    if (!m || head < 0 || head >= CANDOR_N_HEADS || !m->heads[head].present)
+        return false;
+    double L[MAX_HK];
+    head_logits(&m->heads[head], head_K[head], f->h, f->n, L);
+    head_combine(&m->heads[head], head_K[head], head_D[head], L, x, prob);
+    return true;
 }
 
 bool candor__model_logits(const struct candor_model *m, const struct candor_features *f,
@@ -437,6 +552,18 @@ static void combine(const struct calib *k, const double *logit, const double *ru
     softmax(prob, CANDOR_N_INTENTS);
 }
 
+static void head_combine(const struct head *h, int K, int D, const double *L, const double *x,
+                         double *prob)
+{
+    for (int k = 0; k < K; k++) {
+        double z = h->invT * L[k] + h->b[k];
+        for (int j = 0; j < D; j++)
+            z += h->W[k][j] * x[j];
+        prob[k] = z;
+    }
+    softmax(prob, K);
+}
+
 void candor__model_combine(const struct candor_model *m, const double logit[CANDOR_N_INTENTS],
                            const double rules[CANDOR_N_INTENTS], double prob[CANDOR_N_INTENTS])
 {
@@ -482,6 +609,10 @@ candor_status_t candor__model_load(const char *path, struct candor_model **out)
     size_t cap = 0;
     double totals[CANDOR_N_INTENTS] = {0};
     bool have_version = false, have_classes = false, have_totals = false;
+    float *hcounts[CANDOR_N_HEADS] = { NULL, NULL };
+    size_t hcap[CANDOR_N_HEADS] = { 0, 0 };
+    double htotals[CANDOR_N_HEADS][MAX_HK];
+    bool hseen[CANDOR_N_HEADS] = { false, false };
     m->alpha = 0.1;
     m->temperature = 1;
     m->rule_scale = 1;
@@ -605,6 +736,104 @@ candor_status_t candor__model_load(const char *path, struct candor_model **out)
                 m->temperature = v;
             else
                 m->rule_scale = v;
+        } else if (kl == 4 && strncmp(line, "head", 4) == 0) {
+            /* head NAME ALPHA INVT W[K*D] B[K] TOTALS[K] */
+            char *q = rest;
+            int hi = -1;
+            for (int i = 0; i < CANDOR_N_HEADS; i++) {
+                size_t hl = strlen(head_names[i]);
+                if (strncmp(q, head_names[i], hl) == 0 && q[hl] == ' ') {
+                    hi = i;
+                    q += hl;
+                }
+            }
+            if (hi < 0 || hseen[hi]) {
+                st = bad(path, lineno, "unknown or repeated head");
+                break;
+            }
+            struct head *h = &m->heads[hi];
+            int K = head_K[hi], D = head_D[hi];
+            double vals[2 + MAX_HK * CANDOR_HEAD_MAX_INPUTS + 2 * MAX_HK];
+            int want = 2 + K * D + 2 * K;
+            for (int i = 0; i < want && st == CANDOR_OK; i++) {
+                char *e;
+                vals[i] = strtod(q, &e);
+                if (e == q || !(fabs(vals[i]) < 1e9))
+                    st = bad(path, lineno, "bad head parameters");
+                q = e;
+            }
+            if (st != CANDOR_OK)
+                break;
+            h->alpha = vals[0];
+            h->invT = vals[1];
+            if (!(h->alpha > 0)) {
+                st = bad(path, lineno, "bad head alpha");
+                break;
+            }
+            for (int k = 0; k < K; k++)
+                for (int j = 0; j < D; j++)
+                    h->W[k][j] = vals[2 + k * D + j];
+            for (int k = 0; k < K; k++) {
+                h->b[k] = vals[2 + K * D + k];
+                htotals[hi][k] = vals[2 + K * D + K + k];
+            }
+            hseen[hi] = true;
+        } else if (kl == 2 && line[0] == 'h' && (line[1] == 'u' || line[1] == 's')) {
+            int hi = line[1] == 'u' ? CANDOR_HEAD_URGENCY : CANDOR_HEAD_SENTIMENT;
+            if (!hseen[hi]) {
+                st = bad(path, lineno, "head feature before its head line");
+                break;
+            }
+            struct head *h = &m->heads[hi];
+            int K = head_K[hi];
+            char *e;
+            unsigned long key = strtoul(rest, &e, 10);
+            if (e == rest || key >= MODEL_BUCKETS) {
+                st = bad(path, lineno, "bad feature bucket");
+                break;
+            }
+            if (h->n == hcap[hi]) {
+                size_t nc = hcap[hi] ? hcap[hi] * 2 : 4096;
+                if (nc > MAX_FEATURES) {
+                    st = bad(path, lineno, "too many features");
+                    break;
+                }
+                uint32_t *nk = realloc(h->keys, nc * sizeof *nk);
+                if (nk)
+                    h->keys = nk;
+                float *ncn = realloc(hcounts[hi], nc * (size_t)K * sizeof *ncn);
+                if (ncn)
+                    hcounts[hi] = ncn;
+                if (!nk || !ncn) {
+                    st = candor__fail(CANDOR_ENOMEM, "out of memory");
+                    break;
+                }
+                hcap[hi] = nc;
+            }
+            float *row = &hcounts[hi][h->n * (size_t)K];
+            memset(row, 0, (size_t)K * sizeof *row);
+            h->keys[h->n] = (uint32_t)key;
+            char *q = e;
+            while (*q == ' ' && st == CANDOR_OK) {
+                q++;
+                char *e2;
+                long c = strtol(q, &e2, 10);
+                if (e2 == q || *e2 != ':' || c < 0 || c >= K) {
+                    st = bad(path, lineno, "bad class:count");
+                    break;
+                }
+                q = e2 + 1;
+                double v = strtod(q, &e2);
+                if (e2 == q || !(v >= 0) || v > 1e9) {
+                    st = bad(path, lineno, "bad count");
+                    break;
+                }
+                row[c] = (float)v;
+                q = e2;
+            }
+            if (st == CANDOR_OK && *q)
+                st = bad(path, lineno, "junk after the counts");
+            h->n++;
         } else if ((kl == 12 && strncmp(line, "rule-weights", 12) == 0) ||
                    (kl == 4 && strncmp(line, "bias", 4) == 0)) {
             double *dst = kl == 4 ? m->bias : &m->W[0][0];
@@ -643,6 +872,11 @@ candor_status_t candor__model_load(const char *path, struct candor_model **out)
         st = bad(path, lineno, "classes or totals missing");
     if (st == CANDOR_OK)
         st = model_finish(m, counts, totals);
+    for (int i = 0; i < CANDOR_N_HEADS; i++) {
+        if (st == CANDOR_OK && hseen[i])
+            st = head_finish(&m->heads[i], head_K[i], hcounts[i], htotals[i]);
+        free(hcounts[i]);
+    }
     free(counts);
     free(data);
     if (st != CANDOR_OK) {
@@ -683,6 +917,9 @@ struct tdoc {
     double rules[CANDOR_N_INTENTS];
     int label;
     bool is_msg;
+    int hl[CANDOR_N_HEADS];          /* head labels, -1: none */
+    double urg[CANDOR_N_URGENCY];    /* the rules' urgency scores */
+    double sent;                     /* the sentiment signal */
 };
 
 struct candor_trainer {
@@ -781,8 +1018,15 @@ void candor_trainer_free(struct candor_trainer *tr)
 
 static candor_status_t add_doc(struct candor_trainer *tr, const char *subject, const char *new_text,
                                const char *text, const struct candor_message *msg,
-                               const char *label, bool is_msg)
+                               const char *label, bool is_msg, const char *urgency,
+                               const char *sentiment)
 {
+    int hu = -1, hs = -1;
+    if (urgency && (hu = candor__name_index(candor__urgency_names, CANDOR_N_URGENCY, urgency)) < 0)
+        return candor__fail(CANDOR_EINVAL, "trainer_add: unknown urgency \"%.40s\"", urgency);
+    if (sentiment &&
+        (hs = candor__name_index(candor__sentiment_names, CANDOR_N_SENTIMENT, sentiment)) < 0)
+        return candor__fail(CANDOR_EINVAL, "trainer_add: unknown sentiment \"%.40s\"", sentiment);
     if (!tr || !label)
         return candor__fail(CANDOR_EINVAL, "trainer_add: no trainer or label");
     int c = candor__name_index(candor__intent_names, CANDOR_N_INTENTS, label);
@@ -816,6 +1060,8 @@ static candor_status_t add_doc(struct candor_trainer *tr, const char *subject, c
         memset(&rs, 0, sizeof rs);
         st = candor__rules_apply(tr->ctx, &in, false, &rs);
         memcpy(d->rules, rs.intent, sizeof d->rules);
+        memcpy(d->urg, rs.urgency, sizeof d->urg);
+        d->sent = candor__triage_sentiment_signal(tr->ctx, subject, new_text, &rs);
         candor__rule_scores_free(&rs);
     }
     free(fs);
@@ -828,6 +1074,8 @@ static candor_status_t add_doc(struct candor_trainer *tr, const char *subject, c
     d->n = f.n;
     d->label = c;
     d->is_msg = is_msg;
+    d->hl[CANDOR_HEAD_URGENCY] = hu;
+    d->hl[CANDOR_HEAD_SENTIMENT] = hs;
     tr->n++;
     return CANDOR_OK;
 }
@@ -838,13 +1086,23 @@ candor_status_t candor_trainer_add(struct candor_trainer *tr, const struct cando
     if (!msg)
         return candor__fail(CANDOR_EINVAL, "trainer_add: no message");
     return add_doc(tr, msg->subject, msg->new_text ? msg->new_text : msg->text, msg->text, msg,
-                   label, true);
+                   label, true, NULL, NULL);
+}
+
+candor_status_t candor_trainer_add_labels(struct candor_trainer *tr,
+                                          const struct candor_message *msg, const char *intent,
+                                          const char *urgency, const char *sentiment)
+{
+    if (!msg)
+        return candor__fail(CANDOR_EINVAL, "trainer_add: no message");
+    return add_doc(tr, msg->subject, msg->new_text ? msg->new_text : msg->text, msg->text, msg,
+                   intent, true, urgency, sentiment);
 }
 
 candor_status_t candor_trainer_add_text(struct candor_trainer *tr, const char *subject,
                                         const char *text, const char *label)
 {
-    return add_doc(tr, subject, text ? text : "", text, NULL, label, false);
+    return add_doc(tr, subject, text ? text : "", text, NULL, label, false, NULL, NULL);
 }
 
 /* Fit a model on the documents whose fold is not HOLD (HOLD < 0: all). */
@@ -1038,6 +1296,236 @@ static candor_status_t heldout_scores(const struct candor_trainer *tr, const int
     return CANDOR_OK;
 }
 
+/* Naive Bayes of head HI on the labelled documents whose fold is not
+ * HOLD (all when HOLD < 0). With KEEP, the counts (stride
+ * CANDOR_N_INTENTS) are handed over for writing. */
+static candor_status_t fit_head_nb(const struct candor_trainer *tr, const int *fold, int hold, int hi,
+                                   double alpha, struct head *out, struct cmap *keep,
+                                   double *totals_out)
+{
+    int K = head_K[hi];
+    struct cmap cm;
+    memset(&cm, 0, sizeof cm);
+    double totals[MAX_HK] = {0};
+    for (size_t i = 0; i < tr->n; i++) {
+        const struct tdoc *d = &tr->docs[i];
+        if (d->hl[hi] < 0 || (hold >= 0 && fold[i] == hold))
+            continue;
+        for (size_t k = 0; k < d->n; k++) {
+            float *row = cmap_row(&cm, d->h[k]);
+            if (!row) {
+                cmap_free(&cm);
+                return candor__fail(CANDOR_ENOMEM, "out of memory");
+            }
+            row[d->hl[hi]] += 1;
+            totals[d->hl[hi]] += 1;
+        }
+    }
+    memset(out, 0, sizeof *out);
+    out->alpha = alpha;
+    out->n = cm.n;
+    out->keys = malloc((cm.n ? cm.n : 1) * sizeof *out->keys);
+    float *counts = malloc((cm.n ? cm.n : 1) * (size_t)K * sizeof *counts);
+    candor_status_t st = CANDOR_OK;
+    if (!out->keys || !counts) {
+        st = candor__fail(CANDOR_ENOMEM, "out of memory");
+    } else {
+        memcpy(out->keys, cm.keys, cm.n * sizeof *cm.keys);
+        for (size_t i = 0; i < cm.n; i++)
+            for (int k = 0; k < K; k++)
+                counts[i * (size_t)K + (size_t)k] = cm.counts[i * CANDOR_N_INTENTS + (size_t)k];
+        st = head_finish(out, K, counts, totals);
+    }
+    free(counts);
+    if (totals_out)
+        memcpy(totals_out, totals, (size_t)K * sizeof *totals);
+    if (st == CANDOR_OK && keep)
+        *keep = cm;
+    else
+        cmap_free(&cm);
+    if (st != CANDOR_OK)
+        head_free(out);
+    return st;
+}
+
+/* Fit invT, W, b of a head on held-out logits L (n x K) and inputs X
+ * (n x D): a grid over T first, then Adam on the NLL with an L2 pull
+ * towards W0 and b = 0. */
+static void fit_head_comb(struct head *hd, int K, int D, const double *L, const double *X,
+                          const int *y, size_t n, const double W0[MAX_HK][CANDOR_HEAD_MAX_INPUTS])
+{
+    memcpy(hd->W, W0, sizeof hd->W);
+    memset(hd->b, 0, sizeof hd->b);
+    double bestT = 1, bestv = INFINITY;
+    for (double T = 0.25; T < 400; T *= 1.15) {
+        hd->invT = 1 / T;
+        double v = 0;
+        for (size_t i = 0; i < n; i++) {
+            double p[MAX_HK];
+            head_combine(hd, K, D, L + i * MAX_HK, X + i * CANDOR_HEAD_MAX_INPUTS, p);
+            v -= log(p[y[i]] > 1e-12 ? p[y[i]] : 1e-12);
+        }
+        if (v < bestv) {
+            bestv = v;
+            bestT = T;
+        }
+    }
+    hd->invT = 1 / bestT;
+    enum { NP = 1 + MAX_HK * CANDOR_HEAD_MAX_INPUTS + MAX_HK };
+    double m1[NP] = {0}, m2[NP] = {0}, g[NP];
+    const double lr = 0.02, b1 = 0.9, b2 = 0.999;
+    for (int step = 1; step <= STACK_STEPS && n >= 20; step++) {
+        memset(g, 0, sizeof g);
+        for (size_t i = 0; i < n; i++) {
+            double p[MAX_HK];
+            const double *x = X + i * CANDOR_HEAD_MAX_INPUTS;
+            head_combine(hd, K, D, L + i * MAX_HK, x, p);
+            for (int k = 0; k < K; k++) {
+                double e = (p[k] - (k == y[i])) / (double)n;
+                g[0] += e * L[i * MAX_HK + (size_t)k];
+                for (int j = 0; j < D; j++)
+                    g[1 + k * CANDOR_HEAD_MAX_INPUTS + j] += e * x[j];
+                g[1 + MAX_HK * CANDOR_HEAD_MAX_INPUTS + k] += e;
+            }
+        }
+        for (int k = 0; k < K; k++) {
+            for (int j = 0; j < D; j++)
+                g[1 + k * CANDOR_HEAD_MAX_INPUTS + j] +=
+                    STACK_L2 / (double)n * (hd->W[k][j] - W0[k][j]);
+            g[1 + MAX_HK * CANDOR_HEAD_MAX_INPUTS + k] += STACK_L2 / (double)n * hd->b[k];
+        }
+        for (int q = 0; q < NP; q++) {
+            double *th = q == 0 ? &hd->invT
+                       : q <= MAX_HK * CANDOR_HEAD_MAX_INPUTS
+                           ? &hd->W[(q - 1) / CANDOR_HEAD_MAX_INPUTS][(q - 1) % CANDOR_HEAD_MAX_INPUTS]
+                           : &hd->b[q - 1 - MAX_HK * CANDOR_HEAD_MAX_INPUTS];
+            m1[q] = b1 * m1[q] + (1 - b1) * g[q];
+            m2[q] = b2 * m2[q] + (1 - b2) * g[q] * g[q];
+            double mh = m1[q] / (1 - pow(b1, step)), vh = m2[q] / (1 - pow(b2, step));
+            double rate = q == 0 ? lr * hd->invT + 1e-4 : lr;
+            *th -= rate * mh / (sqrt(vh) + 1e-8);
+        }
+        if (hd->invT < 1e-4)
+            hd->invT = 1e-4;
+    }
+}
+
+/* Train head HI: held-out logits per fold, the combination on them, then
+ * the naive Bayes on every labelled document; appended to B. Skipped
+ * (nothing written) with fewer than 20 labelled documents. */
+static candor_status_t train_head(const struct candor_trainer *tr, const int *fold, int hi,
+                                  const int *pred_intent, struct candor_buf *b,
+                                  struct candor_buf *rep)
+{
+    int K = head_K[hi], D = head_D[hi];
+    size_t nl = 0;
+    for (size_t i = 0; i < tr->n; i++)
+        nl += tr->docs[i].hl[hi] >= 0;
+    if (nl < 20)
+        return CANDOR_OK;
+    const double alpha = 0.5;
+    double *L = calloc(nl, MAX_HK * sizeof *L);
+    double *X = calloc(nl, CANDOR_HEAD_MAX_INPUTS * sizeof *X);
+    int *y = calloc(nl, sizeof *y);
+    size_t *idx = calloc(nl, sizeof *idx);
+    candor_status_t st = (L && X && y && idx) ? CANDOR_OK : candor__fail(CANDOR_ENOMEM, "out of memory");
+    size_t j = 0;
+    for (size_t i = 0; i < tr->n && st == CANDOR_OK; i++) {
+        const struct tdoc *d = &tr->docs[i];
+        if (d->hl[hi] < 0)
+            continue;
+        struct candor_rule_scores rs;
+        memset(&rs, 0, sizeof rs);
+        memcpy(rs.urgency, d->urg, sizeof rs.urgency);
+        candor__head_inputs(hi, &rs, d->sent, pred_intent[i], X + j * CANDOR_HEAD_MAX_INPUTS);
+        y[j] = d->hl[hi];
+        idx[j++] = i;
+    }
+    for (int k = 0; k < N_FOLDS && st == CANDOR_OK; k++) {
+        struct head hd;
+        st = fit_head_nb(tr, fold, k, hi, alpha, &hd, NULL, NULL);
+        if (st != CANDOR_OK)
+            break;
+        for (size_t q = 0; q < nl; q++)
+            if (fold[idx[q]] == k)
+                head_logits(&hd, K, tr->docs[idx[q]].h, tr->docs[idx[q]].n, L + q * MAX_HK);
+        head_free(&hd);
+    }
+    struct head fin;
+    memset(&fin, 0, sizeof fin);
+    struct cmap cm;
+    memset(&cm, 0, sizeof cm);
+    double totals[MAX_HK] = {0};
+    if (st == CANDOR_OK) {
+        double W0[MAX_HK][CANDOR_HEAD_MAX_INPUTS];
+        memset(W0, 0, sizeof W0);
+        if (hi == CANDOR_HEAD_URGENCY) {
+            for (int k = 0; k < K; k++)
+                W0[k][k] = 1;
+        } else {
+            W0[0][0] = -0.5;
+            W0[2][0] = 0.5;
+        }
+        struct head comb;
+        memset(&comb, 0, sizeof comb);
+        fit_head_comb(&comb, K, D, L, X, y, nl, W0);
+        size_t right = 0;
+        for (size_t q = 0; q < nl; q++) {
+            double p[MAX_HK];
+            head_combine(&comb, K, D, L + q * MAX_HK, X + q * CANDOR_HEAD_MAX_INPUTS, p);
+            int best = 0;
+            for (int k = 1; k < K; k++)
+                if (p[k] > p[best])
+                    best = k;
+            right += best == y[q];
+        }
+        candor__buf_printf(rep, ", \"%s_heldout_accuracy\": %.4f", head_names[hi],
+                           (double)right / (double)nl);
+        st = fit_head_nb(tr, fold, -1, hi, alpha, &fin, &cm, totals);
+        if (st == CANDOR_OK) {
+            candor__buf_printf(b, "head %s %g %.6g", head_names[hi], alpha, comb.invT);
+            for (int k = 0; k < K; k++)
+                for (int q = 0; q < D; q++)
+                    candor__buf_printf(b, " %.4g", comb.W[k][q]);
+            for (int k = 0; k < K; k++)
+                candor__buf_printf(b, " %.4g", comb.b[k]);
+            for (int k = 0; k < K; k++)
+                candor__buf_printf(b, " %g", totals[k]);
+            candor__buf_putc(b, '\n');
+            size_t *order = malloc((cm.n ? cm.n : 1) * sizeof *order);
+            if (!order) {
+                st = candor__fail(CANDOR_ENOMEM, "out of memory");
+            } else {
+                for (size_t i = 0; i < cm.n; i++)
+                    order[i] = i;
+                for (size_t gap = cm.n / 2; gap > 0; gap /= 2)
+                    for (size_t i = gap; i < cm.n; i++)
+                        for (size_t q = i; q >= gap && cm.keys[order[q - gap]] > cm.keys[order[q]]; q -= gap) {
+                            size_t t = order[q];
+                            order[q] = order[q - gap];
+                            order[q - gap] = t;
+                        }
+                for (size_t i = 0; i < cm.n; i++) {
+                    const float *row = &cm.counts[order[i] * CANDOR_N_INTENTS];
+                    candor__buf_printf(b, "h%c %u", hi == CANDOR_HEAD_URGENCY ? 'u' : 's', cm.keys[order[i]]);
+                    for (int k = 0; k < K; k++)
+                        if (row[k] > 0)
+                            candor__buf_printf(b, " %d:%g", k, row[k]);
+                    candor__buf_putc(b, '\n');
+                }
+                free(order);
+            }
+        }
+    }
+    head_free(&fin);
+    cmap_free(&cm);
+    free(L);
+    free(X);
+    free(y);
+    free(idx);
+    return st;
+}
+
 candor_status_t candor_trainer_save(struct candor_trainer *tr, const char *path)
 {
     if (!tr || !path)
@@ -1145,7 +1633,20 @@ candor_status_t candor_trainer_save(struct candor_trainer *tr, const char *path)
                                bn[b], conf, ok);
             first = false;
         }
-        candor__buf_printf(&rep, "], \"ece\": %.4f}", ece);
+        candor__buf_printf(&rep, "], \"ece\": %.4f", ece);
+    }
+    /* The intent each document got from a model that did not see it: an
+     * input of the attribute heads. */
+    int *pred = malloc(tr->n * sizeof *pred);
+    if (!pred && st == CANDOR_OK)
+        st = candor__fail(CANDOR_ENOMEM, "out of memory");
+    for (size_t i = 0; pred && i < tr->n; i++) {
+        double p[CANDOR_N_INTENTS];
+        combine(&kal, h[i].logit, h[i].rules, p);
+        pred[i] = 0;
+        for (int c = 1; c < CANDOR_N_INTENTS; c++)
+            if (p[c] > p[pred[i]])
+                pred[i] = c;
     }
     free(h);
     /* The final model on everything. */
@@ -1154,8 +1655,11 @@ candor_status_t candor_trainer_save(struct candor_trainer *tr, const char *path)
     memset(&cm, 0, sizeof cm);
     if (st == CANDOR_OK)
         st = fit(tr, fold, -1, best_alpha, &m, &cm);
-    free(fold);
     if (st != CANDOR_OK) {
+        candor__model_free(m);
+        cmap_free(&cm);
+        free(pred);
+        free(fold);
         candor__buf_free(&rep);
         return st;
     }
@@ -1207,6 +1711,17 @@ candor_status_t candor_trainer_save(struct candor_trainer *tr, const char *path)
     }
     candor__model_free(m);
     cmap_free(&cm);
+    for (int hi = 0; hi < CANDOR_N_HEADS && st == CANDOR_OK && order; hi++)
+        st = train_head(tr, fold, hi, pred, &b, &rep);
+    free(pred);
+    free(fold);
+    candor__buf_putc(&rep, '}');
+    if (st != CANDOR_OK) {
+        free(order);
+        candor__buf_free(&b);
+        candor__buf_free(&rep);
+        return st;
+    }
     if (!order || b.oom) {
         free(order);
         candor__buf_free(&b);

@@ -52,6 +52,23 @@ CANDOR_HIDDEN double candor__model_feature_weight(const struct candor_model *m,
  * what" when malformed). */
 CANDOR_HIDDEN candor_status_t candor__model_load(const char *path, struct candor_model **out);
 
+/* Attribute heads: urgency and sentiment are learned too when the training
+ * data has those labels (naive Bayes on the same features, combined with
+ * the rule and lexicon signals and the predicted intent by a small softmax
+ * fitted on held-out folds). */
+#define CANDOR_HEAD_URGENCY 0
+#define CANDOR_HEAD_SENTIMENT 1
+#define CANDOR_N_HEADS 2
+#define CANDOR_HEAD_MAX_INPUTS 14
+/* The head's inputs: urgency = the rules' 4 urgency scores + the intent
+ * (one-hot); sentiment = the sentiment signal + the intent (one-hot). */
+CANDOR_HIDDEN void candor__head_inputs(int head, const struct candor_rule_scores *rs,
+        double sentiment_signal, int intent, double x[CANDOR_HEAD_MAX_INPUTS]);
+/* Probabilities of HEAD's classes (urgency: low..critical; sentiment:
+ * negative, neutral, positive) into PROB; false when M has no such head. */
+CANDOR_HIDDEN bool candor__model_head(const struct candor_model *m, int head,
+        const struct candor_features *f, const double *x, double *prob);
+
 /* Bytes of new text the features read (bounded work per message). */
 #define CANDOR_MODEL_MAX_TEXT_BYTES 8192u
 

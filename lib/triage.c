@@ -565,6 +565,38 @@ static void sentiment_pass(const struct candor_triage_conf *tc, const char *s, s
     }
 }
 
+/* The sentiment score of the subject and new text without the intent's
+ * bias: lexicon (negation, intensity, capitals), frustration signs, a mail
+ * in capitals, sentiment rules, "!!". */
+static double sentiment_signal(const struct candor_triage_conf *tc, const char *subject,
+                               const char *body, const struct candor_rule_scores *rs,
+                               struct candor_strv *why, struct textsig *sig)
+{
+    memset(sig, 0, sizeof *sig);
+    sig->why = why;
+    if (tc) {
+        sentiment_pass(tc, subject, sig);
+        sentiment_pass(tc, body, sig);
+    }
+    double s = sig->sentiment + rs->sentiment[2] - rs->sentiment[0];
+    /* signs of a problem dragging on count half a negative word each, at
+     * most two words' worth */
+    s -= 0.5 * (sig->frustration > 4 ? 4 : sig->frustration);
+    /* a mail written in capitals is shouting */
+    if (sig->letters >= 30 && sig->upper * 10 >= sig->letters * 6)
+        s -= 2;
+    if (sig->bangs > 0)
+        s *= 1.3;
+    return s;
+}
+
+double candor__triage_sentiment_signal(const struct candor_ctx *ctx, const char *subject,
+                                       const char *body, const struct candor_rule_scores *rs)
+{
+    struct textsig sig;
+    return sentiment_signal(ctx ? ctx->triage : NULL, subject, body, rs, NULL, &sig);
+}
+
 static const char *detect_language(const struct textsig *sig)
 {
     int best = 0;
@@ -751,29 +783,40 @@ candor_status_t candor_triage(struct candor_result **out, const struct candor_ct
 
         /* sentiment and language */
         struct textsig sig;
-        memset(&sig, 0, sizeof sig);
-        sig.why = explain ? &why : NULL;
-        if (tc) {
-            sentiment_pass(tc, subject, &sig);
-            sentiment_pass(tc, body, &sig);
+        double s = sentiment_signal(tc, subject, body, &rs, explain ? &why : NULL, &sig);
+        double x[CANDOR_HEAD_MAX_INPUTS], hp[CANDOR_N_URGENCY];
+        bool head = false;
+        candor__head_inputs(CANDOR_HEAD_SENTIMENT, &rs, s, res->intent, x);
+        if (candor__model_head(ctx->model, CANDOR_HEAD_SENTIMENT, &f, x, hp)) {
+            head = true;
+            res->sentiment = 0;
+            for (int k = 1; k < CANDOR_N_SENTIMENT; k++)
+                if (hp[k] > hp[res->sentiment])
+                    res->sentiment = k;
         }
-        double s = sig.sentiment + rs.sentiment[2] - rs.sentiment[0] +
-                   (tc ? tc->intent_sentiment[res->intent] : 0);
-        /* signs of a problem dragging on count half a negative word each,
-         * at most two words' worth */
-        s -= 0.5 * (sig.frustration > 4 ? 4 : sig.frustration);
-        /* a mail written in capitals is shouting */
-        if (sig.letters >= 30 && sig.upper * 10 >= sig.letters * 6)
-            s -= 2;
-        if (sig.bangs > 0)
-            s *= 1.3;
+        s += tc ? tc->intent_sentiment[res->intent] : 0;
         sent_total = s;
-        if (s >= (tc ? tc->pos_thr : 1.5))
+        if (head)
+            ;
+        else if (s >= (tc ? tc->pos_thr : 1.5))
             res->sentiment = 2;
         else if (s <= (tc ? tc->neg_thr : -1.5))
             res->sentiment = 0;
         else
             res->sentiment = 1;
+
+        /* urgency: the trained head when the model has one; a critical
+         * rule always counts (safety first) */
+        candor__head_inputs(CANDOR_HEAD_URGENCY, &rs, s, res->intent, x);
+        if (candor__model_head(ctx->model, CANDOR_HEAD_URGENCY, &f, x, hp)) {
+            int u = 0;
+            for (int k = 1; k < CANDOR_N_URGENCY; k++)
+                if (hp[k] > hp[u])
+                    u = k;
+            if (rs.urgency[3] >= thr)
+                u = 3;
+            res->urgency = u;
+        }
         res->lang = detect_language(&sig);
 
         /* churn */

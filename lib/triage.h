@@ -16,4 +16,11 @@ CANDOR_HIDDEN const struct candor_entity *candor__result_entities(const struct c
 CANDOR_HIDDEN candor_status_t candor__entities_find(const struct candor_ctx *ctx, const char *text,
                                                     struct candor_entity **out, size_t *n);
 CANDOR_HIDDEN void candor__entities_free(struct candor_entity *v, size_t n);
+
+struct candor_rule_scores;
+/* The sentiment score triage computes for SUBJECT and BODY (lexicon with
+ * negation and intensity, frustration signs, capitals, sentiment rules of
+ * RS, "!!"), before the intent's bias. For the trainer (model.c). */
+CANDOR_HIDDEN double candor__triage_sentiment_signal(const struct candor_ctx *ctx,
+        const char *subject, const char *body, const struct candor_rule_scores *rs);
 #endif

@@ -28,8 +28,9 @@ static const char help[] =
 "\n"
 "Train the intent model and write it to MODEL (written atomically). Give the\n"
 "labelled mail with any of:\n"
-"      --labels FILE   TSV with a header line and columns file, intent (the\n"
-"                      corpus labels.tsv format); repeatable\n"
+"      --labels FILE   TSV with a header line and columns file, intent and,\n"
+"                      optionally, urgency and sentiment (the corpus labels.tsv\n"
+"                      format; with those the model learns them too); repeatable\n"
 "      --base DIR      directory the `file` column is relative to (default:\n"
 "                      the directory of the labels file)\n"
 "      --maildir DIR   subfolders named after the intents (DIR/refund/ or\n"
@@ -60,14 +61,16 @@ static bool is_intent(const char *s)
 }
 
 static int add_file(struct candor_trainer *tr, struct candor_ctx *ctx, const char *path,
-                    const char *label, size_t *count)
+                    const char *label, const char *urgency, const char *sentiment, size_t *count)
 {
     struct candor_message *msg = NULL;
     if (candor_message_parse_file(&msg, ctx, path) != CANDOR_OK) {
         cli_error("%s: %s", path, candor_errmsg());
         return EXIT_PROBLEM;
     }
-    candor_status_t st = candor_trainer_add(tr, msg, label);
+    candor_status_t st = (urgency || sentiment)
+        ? candor_trainer_add_labels(tr, msg, label, urgency, sentiment)
+        : candor_trainer_add(tr, msg, label);
     candor_message_free(msg);
     if (st != CANDOR_OK) {
         cli_error("%s: %s", path, candor_errmsg());
@@ -118,7 +121,7 @@ static int add_labels(struct candor_trainer *tr, struct candor_ctx *ctx, const c
     }
     char *line = NULL;
     size_t cap = 0;
-    long fcol = -1, icol = -1;
+    long fcol = -1, icol = -1, ucol = -1, scol = -1;
     int status = EXIT_OK;
     size_t lineno = 0;
     while (getline(&line, &cap, f) > 0) {
@@ -132,6 +135,10 @@ static int add_labels(struct candor_trainer *tr, struct candor_ctx *ctx, const c
                     fcol = (long)i;
                 if (strcmp(fld[i], "intent") == 0)
                     icol = (long)i;
+                if (strcmp(fld[i], "urgency") == 0)
+                    ucol = (long)i;
+                if (strcmp(fld[i], "sentiment") == 0)
+                    scol = (long)i;
             }
             if (fcol < 0 || icol < 0) {
                 cli_error("%s:1: header needs the columns file and intent", path);
@@ -152,7 +159,9 @@ static int add_labels(struct candor_trainer *tr, struct candor_ctx *ctx, const c
             snprintf(p, sizeof p, "%s", fld[fcol]);
         else
             snprintf(p, sizeof p, "%s/%s", dir, fld[fcol]);
-        if (add_file(tr, ctx, p, fld[icol], count) != EXIT_OK)
+        const char *urg = ucol >= 0 && (size_t)ucol < n && *fld[ucol] ? fld[ucol] : NULL;
+        const char *sen = scol >= 0 && (size_t)scol < n && *fld[scol] ? fld[scol] : NULL;
+        if (add_file(tr, ctx, p, fld[icol], urg, sen, count) != EXIT_OK)
             status = EXIT_PROBLEM;
     }
     free(line);
@@ -231,7 +240,7 @@ static int add_dir_files(struct candor_trainer *tr, struct candor_ctx *ctx, cons
             if (depth == 0 && (strcmp(names[i], "cur") == 0 || strcmp(names[i], "new") == 0))
                 add_dir_files(tr, ctx, p, label, count, 1);
         } else if (stat(p, &sb) == 0 && S_ISREG(sb.st_mode)) {
-            if (add_file(tr, ctx, p, label, count) != EXIT_OK)
+            if (add_file(tr, ctx, p, label, NULL, NULL, count) != EXIT_OK)
                 status = EXIT_PROBLEM;
         }
         free(names[i]);

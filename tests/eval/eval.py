@@ -147,10 +147,11 @@ def main():
     for k in range(5):
         lab = os.path.join(tmp, "train-%d.tsv" % k)
         with open(lab, "w", encoding="utf-8") as f:
-            f.write("file\tintent\n")
+            f.write("file\tintent\turgency\tsentiment\n")
             for r in rows:
                 if fold[r["file"]] != k:
-                    f.write("%s\t%s\n" % (os.path.join(idir, r["file"]), r["intent"]))
+                    f.write("%s\t%s\t%s\t%s\n" % (os.path.join(idir, r["file"]), r["intent"],
+                                                r["urgency"], r["sentiment"]))
         model = os.path.join(tmp, "model-%d.txt" % k)
         rep = train(a.candor, a.config, lab, None if a.no_banking else btexts, model)
         test = [r for r in rows if fold[r["file"]] == k]
@@ -225,9 +226,10 @@ def main():
     if not a.skip_banking_test:
         lab = os.path.join(tmp, "train-all.tsv")
         with open(lab, "w", encoding="utf-8") as f:
-            f.write("file\tintent\n")
+            f.write("file\tintent\turgency\tsentiment\n")
             for r in rows:
-                f.write("%s\t%s\n" % (os.path.join(idir, r["file"]), r["intent"]))
+                f.write("%s\t%s\t%s\t%s\n" % (os.path.join(idir, r["file"]), r["intent"],
+                                            r["urgency"], r["sentiment"]))
         model = os.path.join(tmp, "model-all.txt")
         train(a.candor, a.config, lab, btexts, model)
         mdir = os.path.join(tmp, "b77")
