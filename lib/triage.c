@@ -565,6 +565,29 @@ static void sentiment_pass(const struct candor_triage_conf *tc, const char *s, s
     }
 }
 
+/* Written in capitals: at least 30 letters, 60% of them capitals. */
+static bool shouting(const char *subject, const char *body)
+{
+    size_t letters = 0, upper = 0;
+    const char *parts[2] = { subject, body };
+    for (int k = 0; k < 2; k++) {
+        const char *s = parts[k];
+        size_t len = s ? strlen(s) : 0;
+        if (len > CANDOR_MODEL_MAX_TEXT_BYTES)
+            len = CANDOR_MODEL_MAX_TEXT_BYTES;
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (c >= 'A' && c <= 'Z') {
+                upper++;
+                letters++;
+            } else if (c >= 'a' && c <= 'z') {
+                letters++;
+            }
+        }
+    }
+    return letters >= 30 && upper * 10 >= letters * 6;
+}
+
 /* The sentiment score of the subject and new text without the intent's
  * bias: lexicon (negation, intensity, capitals), frustration signs, a mail
  * in capitals, sentiment rules, "!!". */
@@ -768,8 +791,10 @@ candor_status_t candor_triage(struct candor_result **out, const struct candor_ct
                 res->intent = c;
         res->confidence = res->scores[res->intent];
 
-        /* urgency */
+        /* urgency; a mail in capitals counts as half an urgency cue */
         double thr = tc ? tc->urg_thr : 1.0;
+        if (shouting(subject, body))
+            rs.urgency[2] += 0.6;
         if (rs.urgency[3] >= thr)
             res->urgency = 3;
         else if (rs.urgency[2] >= thr)
@@ -805,16 +830,22 @@ candor_status_t candor_triage(struct candor_result **out, const struct candor_ct
         else
             res->sentiment = 1;
 
-        /* urgency: the trained head when the model has one; a critical
-         * rule always counts (safety first) */
+        /* urgency: a rule score at the threshold decides (critical, then
+         * high, then low); otherwise the trained head when the model has
+         * one, else the intent's default */
         candor__head_inputs(CANDOR_HEAD_URGENCY, &rs, s, res->intent, x);
         if (candor__model_head(ctx->model, CANDOR_HEAD_URGENCY, &f, x, hp)) {
             int u = 0;
             for (int k = 1; k < CANDOR_N_URGENCY; k++)
                 if (hp[k] > hp[u])
                     u = k;
+            /* strong rule evidence wins; otherwise the head */
             if (rs.urgency[3] >= thr)
                 u = 3;
+            else if (rs.urgency[2] >= thr)
+                u = 2;
+            else if (rs.urgency[0] >= thr)
+                u = 0;
             res->urgency = u;
         }
         res->lang = detect_language(&sig);
