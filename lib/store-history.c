@@ -10,6 +10,8 @@
  *   use(para, recipient, reply)  which replies carry a cluster, to whom
  *   para_domain(para, domain, n) per-business use counts (footers)
  *   domain(domain, n)            replies per business
+ *   exact(key, para)             signature hash -> cluster: a paragraph sent
+ *                                again word for word costs one lookup
  * Storing clusters instead of every paragraph keeps the index small when
  * the history is full of templates, footers and closings, and makes a
  * lookup cost a few indexed reads whatever the history size.
@@ -34,7 +36,8 @@ static const char *const schema_v1 =
     "CREATE TABLE IF NOT EXISTS canned_para_domain(para INTEGER NOT NULL, domain TEXT NOT NULL,"
     " n INTEGER NOT NULL, PRIMARY KEY(para, domain)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS canned_domain(domain TEXT PRIMARY KEY, n INTEGER NOT NULL)"
-    " WITHOUT ROWID;";
+    " WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS canned_exact(key INTEGER PRIMARY KEY, para INTEGER NOT NULL);";
 
 candor_status_t candor__store_history_migrate(struct sqlite3 *db, int from_version)
 {
@@ -52,7 +55,7 @@ candor_status_t candor__store_history_migrate(struct sqlite3 *db, int from_versi
 enum {
     S_ADD_REPLY, S_ADD_DOMAIN, S_BAND_FIND, S_PARA_SIG, S_ADD_PARA, S_ADD_BAND, S_ADD_USE,
     S_ADD_PARA_DOMAIN, S_RECIPIENTS, S_PARA_DOMAIN, S_DOMAIN, S_RECENT, S_RECENT_ALL, S_EXAMPLE,
-    S_COUNT
+    S_EXACT_FIND, S_EXACT_ADD, S_COUNT
 };
 
 static const char *const sql[S_COUNT] = {
@@ -74,6 +77,8 @@ static const char *const sql[S_COUNT] = {
                  " AND sent_at < ? AND (message_id IS NULL OR message_id <> ?)",
     [S_EXAMPLE] = "SELECT r.message_id, r.sent_at FROM canned_use u JOIN canned_reply r ON r.id = u.reply"
                    " WHERE u.para = ? AND u.recipient <> ? ORDER BY u.reply DESC LIMIT 1",
+    [S_EXACT_FIND] = "SELECT para FROM canned_exact WHERE key = ?",
+    [S_EXACT_ADD] = "INSERT OR IGNORE INTO canned_exact(key, para) VALUES(?, ?)",
     [S_RECENT_ALL] = "SELECT COUNT(*) FROM canned_reply WHERE recipient = ? AND sent_at >= ?"
                      " AND sent_at < ?",
 };
@@ -207,9 +212,15 @@ static candor_status_t verify(struct candor_history *h, const struct candor_fp *
     return rc == SQLITE_DONE ? CANDOR_OK : db_fail(h, "paragraph");
 }
 
-static candor_status_t best_cluster(struct candor_history *h, const struct candor_fp *fp,
-                                    int64_t *best, double *best_sim)
+static int64_t exact_key(const struct candor_fp *fp)
 {
+    return (int64_t)(candor__fp_hash(fp->sig, sizeof fp->sig, 99) >> 1);
+}
+
+static candor_status_t best_cluster(struct candor_history *h, const struct candor_fp *fp,
+                                    int64_t *best, double *best_sim, bool *exact)
+{
+    *exact = false;
     int64_t keys[CANDOR_FP_BANDS];
     int64_t cand[MAX_CANDIDATES];
     unsigned char hits[MAX_CANDIDATES];
@@ -217,6 +228,23 @@ static candor_status_t best_cluster(struct candor_history *h, const struct cando
     candor__fp_bands(fp, keys);
     *best = 0;
     *best_sim = 0;
+    sqlite3_stmt *x = stmt(h, S_EXACT_FIND);
+    if (!x)
+        return CANDOR_EIO;   /* message set by stmt() */
+    sqlite3_bind_int64(x, 1, exact_key(fp));
+    int xrc = sqlite3_step(x);
+    if (xrc == SQLITE_ROW) {
+        *best = sqlite3_column_int64(x, 0);
+        *best_sim = 1.0;
+        *exact = true;
+        xrc = SQLITE_DONE;
+    }
+    sqlite3_reset(x);
+    sqlite3_clear_bindings(x);
+    if (xrc != SQLITE_DONE)
+        return db_fail(h, "exact lookup");
+    if (*best)
+        return CANDOR_OK;
     for (size_t b = 0; b < CANDOR_FP_BANDS; b++) {
         sqlite3_stmt *s = stmt(h, S_BAND_FIND);
         if (!s)
@@ -267,7 +295,8 @@ candor_status_t candor__history_add_para(struct candor_history *h, int64_t reply
 {
     int64_t para;
     double sim;
-    candor_status_t st = best_cluster(h, fp, &para, &sim);
+    bool exact;
+    candor_status_t st = best_cluster(h, fp, &para, &sim, &exact);
     if (st != CANDOR_OK)
         return st;
     if (!para || sim < join) {
@@ -290,6 +319,15 @@ candor_status_t candor__history_add_para(struct candor_history *h, int64_t reply
             if ((st = run(h, s, "add band")) != CANDOR_OK)
                 return st;
         }
+    }
+    if (!exact) {
+        sqlite3_stmt *e = stmt(h, S_EXACT_ADD);
+        if (!e)
+            return CANDOR_EIO;   /* message set by stmt() */
+        sqlite3_bind_int64(e, 1, exact_key(fp));
+        sqlite3_bind_int64(e, 2, para);
+        if ((st = run(h, e, "add exact")) != CANDOR_OK)
+            return st;
     }
     sqlite3_stmt *s = stmt(h, S_ADD_USE);
     if (!s)
@@ -314,7 +352,8 @@ candor_status_t candor__history_match(struct candor_history *h, const struct can
     memset(m, 0, sizeof *m);
     int64_t para;
     double sim;
-    candor_status_t st = best_cluster(h, fp, &para, &sim);
+    bool exact;
+    candor_status_t st = best_cluster(h, fp, &para, &sim, &exact);
     if (st != CANDOR_OK || !para || sim < min)
         return st;
     m->similarity = sim;
