@@ -177,6 +177,19 @@ static void test_compose(void)
     CU_ASSERT_EQUAL(candor_ack_send(again), 0);
     CHECK_STR(candor_ack_reason(again), "loop");
     candor_ack_free(again);
+    /* a reply to the acknowledgement alone (In-Reply-To our Message-ID),
+     * from someone else: the thread is acknowledged already */
+    char reply[512];
+    int rl = snprintf(reply, sizeof reply, "From: bob@customer.example\nTo: support@shop.example\n"
+                      "Subject: Re: Auto: Where is my order A12345?\nMessage-ID: <bob-1@customer.example>\n"
+                      "In-Reply-To: <%s>\n\nThanks, but when exactly?\n", m->message_id ? m->message_id : "");
+    struct candor_message *rm = parse_mem(reply, (size_t)rl);
+    struct candor_ack *ra = rm ? ack_msg(st, rm, NULL, T0 + 60) : NULL;
+    CU_ASSERT_PTR_NOT_NULL(ra);
+    CHECK_STR(ra ? candor_ack_reason(ra) : NULL, "already_acknowledged");
+    CHECK_STR(ra ? candor_ack_ticket(ra) : NULL, "CND-000001");
+    candor_ack_free(ra);
+    candor_message_free(rm);
     /* the JSON object */
     char *json = NULL;
     CU_ASSERT_EQUAL(candor_ack_to_json(a, &json), CANDOR_OK);
