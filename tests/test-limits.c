@@ -394,6 +394,57 @@ static void test_config_limit_values(void)
     rmdir(dir);
 }
 
+/* PCRE2's limits (<rules match-limit depth-limit max-match-bytes>, named
+ * defaults in rules.c): a deep backtracking pattern on a long field stops
+ * at the depth limit (interpreter) or the JIT stack (JIT ignores the depth
+ * limit), and the triage JSON says so in errors. The match limit is hit in
+ * test-hostile.c (regular-expression bomb) and test-rules.c. */
+static void test_pcre2_depth(void)
+{
+    if (parser_missing) {
+        printf("SKIP: the message parser is not implemented yet\n");
+        return;
+    }
+    const char *dir = test_tmpdir();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+    char path[512];
+    snprintf(path, sizeof path, "%s/depth.xml", dir);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("<candor version=\"1\">\n<mailbox><address>support@shop.example</address></mailbox>\n"
+          "<rules max-match-bytes=\"200000\" depth-limit=\"10\">\n"
+          "<rule id=\"deep\" intent=\"refund\" weight=\"1\">(a|b)*c</rule>\n"
+          "</rules>\n</candor>\n", f);
+    fclose(f);
+    candor_ctx_options_t o = CANDOR_CTX_OPTIONS_INIT;
+    o.config_path = path;
+    struct candor_ctx *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(candor_ctx_new(&c, &o), CANDOR_OK);
+    struct candor_buf b = CANDOR_BUF_INIT;
+    put_head(&b, "text/plain");
+    for (int i = 0; i < 50000; i++)
+        candor__buf_puts(&b, "ab");
+    candor__buf_puts(&b, " c\n");
+    struct candor_message *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(candor_message_parse(&m, c, b.data, b.len), CANDOR_OK);
+    struct candor_result *res = NULL;
+    candor_envelope_t env = CANDOR_ENVELOPE_INIT;
+    env.now = 1790000000;
+    CU_ASSERT_EQUAL_FATAL(candor_triage(&res, c, m, NULL, &env, 0), CANDOR_OK);
+    char *json = NULL;
+    CU_ASSERT_EQUAL(candor_result_to_json(res, m, NULL, &json), CANDOR_OK);
+    const char *e = json ? strstr(json, "\"rules: ") : NULL;
+    printf("  depth-limit 10, (a|b)*c on 100 kB: %.*s\n", e ? 90 : 6, e ? e : "(none)");
+    CU_ASSERT_PTR_NOT_NULL(e);
+    candor_free(json);
+    candor_result_free(res);
+    candor_message_free(m);
+    candor__buf_free(&b);
+    candor_ctx_free(c);
+    unlink(path);
+    rmdir(dir);
+}
+
 static const struct test_case cases[] = {
     { "named defaults, options and config attributes", test_named_defaults_and_options },
     { "each limit is hit", test_each_limit_is_hit },
@@ -401,6 +452,7 @@ static const struct test_case cases[] = {
     { "HTML nesting depth (converter)", test_html_depth_direct },
     { "configuration size", test_config_size },
     { "config limit values out of range", test_config_limit_values },
+    { "PCRE2 depth limit / JIT stack", test_pcre2_depth },
     { NULL, NULL }
 };
 
