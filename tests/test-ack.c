@@ -279,6 +279,51 @@ static void test_french(void)
     free(path);
 }
 
+/* A non-ASCII team name with quotes becomes encoded words; the From
+ * address is our first address as configured; the config's templates
+ * replace the built-in text, per intent when there is one. */
+static void test_team_and_templates(void)
+{
+    struct candor_ctx *c2 = test_ctx(test_data_path("ack/team.xml"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c2);
+    struct candor_ctx *saved = ctx;
+    ctx = c2;
+    char *path = new_state();
+    struct candor_store *st = NULL;
+    CU_ASSERT_EQUAL_FATAL(candor_store_open(&st, ctx, path, 0), CANDOR_OK);
+    char buf[512];
+    int n = snprintf(buf, sizeof buf, "From: kim@customer.example\nTo: support@laden.example\n"
+                     "Subject: money back\nMessage-ID: <kim-1@customer.example>\n\n"
+                     "I want a refund for my order, please give me my money back.\n");
+    struct candor_message *in = parse_mem(buf, (size_t)n);
+    struct candor_ack *a = in ? ack_msg(st, in, NULL, T0) : NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    const char *raw = candor_ack_message(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(raw);
+    char *hdr = header_of(raw);
+    CU_ASSERT_TRUE(hdr && headers_clean(hdr));
+    CU_ASSERT_PTR_NOT_NULL(hdr ? strstr(hdr, "From: =?UTF-8?B?") : NULL);
+    CU_ASSERT_PTR_NOT_NULL(hdr ? strstr(hdr, "X-Loop: Hilfe+ack@Laden.example\r\n") : NULL);
+    free(hdr);
+    struct candor_message *m = parse_mem(raw, strlen(raw));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CHECK_STR(m->from.name, "\xc3\x89quipe \"Caf\xc3\xa9\" M\xc3\xbcller");
+    CHECK_STR(m->from.address, "Hilfe+ack@Laden.example");
+    const char *text = m->text ? m->text : "";
+    bool refund = strstr(text, "Refund template: a request for a refund.") != NULL;
+    bool generic = strstr(text, "Automatic.") != NULL;
+    CU_ASSERT_TRUE(refund || generic);   /* per-intent body when triage says refund */
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "CND-000001"));
+    candor_message_free(m);
+    candor_ack_free(a);
+    candor_message_free(in);
+    candor_store_free(st);
+    unlink(path);
+    free(path);
+    ctx = saved;
+    candor_ctx_free(c2);
+}
+
 static void test_tickets_and_outbox(void)
 {
     char *path = new_state();
@@ -606,6 +651,7 @@ static const struct test_case cases[] = {
     { "compose", test_compose },
     { "subject_and_injection", test_subject_and_injection },
     { "french", test_french },
+    { "team_and_templates", test_team_and_templates },
     { "tickets_and_outbox", test_tickets_and_outbox },
     { "record_reply_and_stats", test_record_reply_and_stats },
     { "property_thread", test_property_thread },
