@@ -1,5 +1,5 @@
 /* test-util.c — the foundation helpers: errors, buffers, UTF-8, time,
- * addresses, the context and its configuration. */
+ * addresses. */
 #include <stdlib.h>
 #include <string.h>
 #include "common.h"
@@ -102,79 +102,6 @@ static void test_addr(void)
     }
 }
 
-static void test_ctx_default(void)
-{
-    struct candor_ctx *ctx = test_ctx(NULL);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
-    CU_ASSERT_PTR_NOT_NULL(candor_ctx_config_path(ctx));
-    CU_ASSERT_EQUAL(candor_ctx_setting_int(ctx, "max_connections", -1), 100);
-    CU_ASSERT_EQUAL(candor_ctx_setting_int(ctx, "no-such-setting", 7), 7);
-    candor_ctx_free(ctx);
-    candor_ctx_free(NULL);
-}
-
-static void test_ctx_bad_version(void)
-{
-    candor_ctx_options_t o = CANDOR_CTX_OPTIONS_INIT;
-    o.version = 99;
-    struct candor_ctx *ctx = (struct candor_ctx *)1;
-    CU_ASSERT_EQUAL(candor_ctx_new(&ctx, &o), CANDOR_EINVAL);
-    CU_ASSERT_PTR_NULL(ctx);
-}
-
-static const char *write_tmp(const char *name, const char *text)
-{
-    static char path[512];
-    const char *d = test_tmpdir();
-    snprintf(path, sizeof path, "%s/%s", d, name);
-    FILE *f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
-    return path;
-}
-
-static void test_config_errors(void)
-{
-    static const struct { const char *name, *xml, *want; } rows[] = {
-        { "not well-formed", "<candor version=\"1\">\n<mailbox>\n</candor>\n", ":4: " },
-        { "unknown element", "<candor version=\"1\">\n\n<frobnicate/>\n</candor>\n", ":3: " },
-        { "bad limit", "<candor version=\"1\">\n<limits max-mime-depth=\"-4\"/>\n</candor>\n", ":2: " },
-        { "bad address", "<candor version=\"1\">\n<mailbox>\n<address>nobody</address>\n</mailbox>\n</candor>\n", ":3: " },
-    };
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        const char *p = write_tmp("bad.xml", rows[i].xml);
-        candor_ctx_options_t o = CANDOR_CTX_OPTIONS_INIT;
-        o.config_path = p;
-        struct candor_ctx *ctx = NULL;
-        candor_status_t st = candor_ctx_new(&ctx, &o);
-        CU_ASSERT_EQUAL(st, CANDOR_ECONFIG);
-        CU_ASSERT_PTR_NULL(ctx);
-        if (!strstr(candor_errmsg(), rows[i].want) || strncmp(candor_errmsg(), p, strlen(p)) != 0) {
-            fprintf(stderr, "config row '%s': message '%s'\n", rows[i].name, candor_errmsg());
-            CU_FAIL("message is not file:line");
-        }
-    }
-    candor_ctx_options_t o = CANDOR_CTX_OPTIONS_INIT;
-    o.config_path = "/nonexistent/candor.xml";
-    struct candor_ctx *ctx = NULL;
-    CU_ASSERT_EQUAL(candor_ctx_new(&ctx, &o), CANDOR_ECONFIG);
-    CU_ASSERT_PTR_NOT_NULL(strstr(candor_errmsg(), "/nonexistent/candor.xml"));
-}
-
-static void test_ctx_address_override(void)
-{
-    const char *addrs[] = { "Help+x@Other.example" };
-    candor_ctx_options_t o = CANDOR_CTX_OPTIONS_INIT;
-    o.addresses = addrs;
-    o.n_addresses = 1;
-    struct candor_ctx *ctx = NULL;
-    CU_ASSERT_EQUAL_FATAL(candor_ctx_new(&ctx, &o), CANDOR_OK);
-    candor_ctx_free(ctx);
-    const char *bad[] = { "nope" };
-    o.addresses = bad;
-    CU_ASSERT_EQUAL(candor_ctx_new(&ctx, &o), CANDOR_EINVAL);
-}
-
 static const struct test_case cases[] = {
     { "errmsg", test_errmsg },
     { "buf", test_buf },
@@ -182,10 +109,6 @@ static const struct test_case cases[] = {
     { "unicode fold", test_fold },
     { "rfc3339", test_time },
     { "address normalize", test_addr },
-    { "ctx default config", test_ctx_default },
-    { "ctx bad options version", test_ctx_bad_version },
-    { "config errors file:line", test_config_errors },
-    { "ctx address override", test_ctx_address_override },
     { NULL, NULL }
 };
 
