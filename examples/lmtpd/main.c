@@ -17,6 +17,7 @@
  * Exit statuses: 0 after SIGTERM, 2 bad usage or configuration, 1 a
  * failure to start (cannot listen, cannot change user).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -243,6 +244,33 @@ static struct lmtpd_conf *conf_load(void)
     }
     atomic_store(&c->refs, 1);
     return c;
+}
+
+/* Files left in tmp/ by a crash (never visible to readers) are removed
+ * once older than 36 hours, the maildir convention; younger ones may still
+ * belong to another delivery agent writing into the same maildir. */
+static void clean_tmp(const char *maildir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tmp", maildir);
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    time_t limit = time(NULL) - 36 * 3600;
+    struct dirent *de;
+    int removed = 0;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode) && st.st_mtime < limit &&
+            unlinkat(dirfd(d), de->d_name, 0) == 0)
+            removed++;
+    }
+    closedir(d);
+    if (removed)
+        lmtpd_log("-: removed %d stale file(s) from %s", removed, path);
 }
 
 /* ---- listening ---- */
@@ -487,6 +515,8 @@ int main(int argc, char **argv)
                 (void)0;
         }
     }
+
+    clean_tmp(o->maildir);
 
     if (lfd < 0 && (lfd = listen_on(o->listen)) < 0)
         return 1;

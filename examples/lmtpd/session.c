@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include "lmtpd.h"
@@ -362,6 +363,9 @@ void lmtpd_session(int fd)
     bool lhlo = false;
     struct bigline big = { NULL, 0, 0 };
     struct lmtpd_conf *conf = lmtpd_conf_get();
+    /* a client that stops reading its replies cannot hold us either */
+    struct timeval snd = { conf->command_timeout, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof snd);
     char peer[64] = "?";
     {
         struct sockaddr_storage ss;

@@ -99,6 +99,11 @@ tmp = tempfile.mkdtemp(prefix="lmtpd-unix-")
 sock = os.path.join(tmp, "lmtp.sock")
 md = os.path.join(tmp, "Maildir")
 cfg = Daemon()  # only for its config file
+os.makedirs(os.path.join(md, "tmp"))
+for name, age in (("stale", 40 * 3600), ("young", 3600)):
+    fn = os.path.join(md, "tmp", name)
+    open(fn, "w").write("partial")
+    os.utime(fn, (time.time() - age, time.time() - age))
 log = open(os.path.join(tmp, "log"), "wb")
 p = subprocess.Popen([DAEMON, "--listen", "unix:" + sock, "--maildir", md, "--config", cfg.config,
                       "--state", os.path.join(tmp, "state.db"), "--no-ack",
@@ -112,6 +117,8 @@ try:
                     server=sock, body="unix\n")
     r.check("UNIX socket: delivered", rc == 0 and len(os.listdir(os.path.join(md, "new"))) == 1,
             out[-400:])
+    r.check("start-up removes tmp/ files older than 36 h, keeps younger ones",
+            sorted(os.listdir(os.path.join(md, "tmp"))) == ["young"], os.listdir(os.path.join(md, "tmp")))
     r.check("pid file written", open(os.path.join(tmp, "pid")).read().strip() == str(p.pid))
 finally:
     p.send_signal(signal.SIGTERM)
