@@ -83,6 +83,9 @@ try:
                 b"X-Candor-Intent: praise" not in data and b"CND-999999" not in data
                 and b"  continued" not in data, hdr)
         r.check("other fields kept", b"X-Other: kept" in hdr)
+        r.check("our X-Candor-* block added once, ahead of the message's fields",
+                hdr.count(b"X-Candor-Intent: ") == 1 and hdr.count(b"X-Candor-Autoreply: ") == 1
+                and hdr.index(b"X-Candor-Intent: ") < hdr.index(b"From: "), hdr)
         r.check("no CR in the maildir file", b"\r" not in data)
         r.check("maildir name <sec>.M<usec>P<pid>Q<n>.<host>",
                 bool(__import__("re").match(r"^\d+\.M\d{6}P\d+Q\d+\.\S+$",
@@ -226,6 +229,32 @@ try:
             all(k in d.read_log() for k in (" intent=", " decision=", " time=", " status=delivered")))
 finally:
     d.stop(signal.SIGKILL)
+
+# --- per-intent maildir++ folders ---
+d3 = Daemon({"folder-per-intent": "yes"}, extra_args=["--no-ack"]).start()
+try:
+    c = d3.connect()
+    c.lhlo()
+    msgs = [message(subject="Refund for order A20001", msgid="<fpi-1@customer.example>",
+                    body="I want my money back for order A20001, it arrived broken.\n"),
+            message(subject="Thank you!", msgid="<fpi-2@customer.example>",
+                    body="Just wanted to say thanks, the team was wonderful.\n")]
+    dr = [transaction(c, ["support@shop.example"], m)[1] for m in msgs]
+    c.cmd("QUIT")
+    r.check("per-intent delivery 250", dr == [[250], [250]], dr)
+    files = d3.files()
+    ok = len(files) == 2
+    for f in files:
+        raw = open(f, "rb").read()
+        intent = raw.split(b"X-Candor-Intent: ", 1)[1].split(b"\n", 1)[0].decode()
+        folder = os.path.basename(os.path.dirname(os.path.dirname(f)))
+        ok = ok and folder == "." + intent and os.path.exists(
+            os.path.join(os.path.dirname(os.path.dirname(f)), "maildirfolder"))
+    r.check("each message in the maildir++ folder .<its X-Candor-Intent>/ with maildirfolder",
+            ok, files)
+    r.check("nothing in the top-level new/", os.listdir(os.path.join(d3.maildir, "new")) == [])
+finally:
+    d3.stop(signal.SIGKILL)
 
 # --- connection limit (max-connections=3) ---
 d2 = Daemon({"max-connections": "3"}, extra_args=["--no-ack"]).start()
