@@ -749,7 +749,12 @@ static candor_status_t compose(const struct candor_ctx *ctx, const struct candor
 
     char by[64], hours[32];
     candor__eta_format_local(ctx, pr->by, by, sizeof by);
-    snprintf(hours, sizeof hours, "%.1f", pr->business_hours);
+    /* "8", "2.5": no trailing ".0", one decimal at most */
+    double hr = (double)(int64_t)(pr->business_hours * 10.0 + 0.999) / 10.0;
+    if (hr == (double)(int64_t)hr)
+        snprintf(hours, sizeof hours, "%lld", (long long)hr);
+    else
+        snprintf(hours, sizeof hours, "%.1f", hr);
     char nsamples[24], pct[8];
     snprintf(nsamples, sizeof nsamples, "%zu", pr->samples);
     snprintf(pct, sizeof pct, "%d", pr->percentile);

@@ -333,7 +333,7 @@ static void describe_calendar(struct candor_eta_conf *c)
                                c->hours[d][k].close / 60, c->hours[d][k].close % 60);
         i = j;
     }
-    candor__buf_printf(&b, " %s time", c->zone_name ? c->zone_name : "UTC");
+    candor__buf_printf(&b, " [%s]", c->zone_name ? c->zone_name : "UTC");
     snprintf(c->calendar, sizeof c->calendar, "%s", b.data ? b.data : "");
     candor__buf_free(&b);
 }

@@ -30,7 +30,7 @@ CANDOR_HIDDEN int64_t candor__eta_add_business(const struct candor_ctx *ctx, int
 /* T as local time of the calendar: "2026-11-24 10:00 CET" into BUF. */
 CANDOR_HIDDEN void candor__eta_format_local(const struct candor_ctx *ctx, int64_t t,
                                             char *buf, size_t size);
-/* The calendar in words: "Mon-Fri 09:00-17:00 Europe/Paris time". Borrowed. */
+/* The calendar in words: "Mon-Fri 09:00-17:00 [Europe/Paris]". Borrowed. */
 CANDOR_HIDDEN const char *candor__eta_calendar(const struct candor_ctx *ctx);
 /* The UTC offset (seconds east) of the calendar's zone at T. */
 CANDOR_HIDDEN int32_t candor__eta_utc_offset(const struct candor_ctx *ctx, int64_t t);

@@ -24,7 +24,7 @@ static void test_calendar_words(void)
 {
     CU_ASSERT_PTR_NOT_NULL_FATAL(paris);
     CU_ASSERT_STRING_EQUAL(candor__eta_calendar(paris),
-                           "Mon-Fri 09:00-12:00, 13:00-17:00 Europe/Paris time");
+                           "Mon-Fri 09:00-12:00, 13:00-17:00 [Europe/Paris]");
     struct candor_ctx *d = test_ctx(NULL);   /* the shipped default */
     CU_ASSERT_PTR_NOT_NULL_FATAL(d);
     CU_ASSERT_PTR_NOT_NULL(strstr(candor__eta_calendar(d), "Mon-Fri 09:00-17:00"));
@@ -32,7 +32,7 @@ static void test_calendar_words(void)
     struct candor_ctx *w = test_ctx(test_data_path("eta/weekend.xml"));
     CU_ASSERT_PTR_NOT_NULL_FATAL(w);
     CU_ASSERT_STRING_EQUAL(candor__eta_calendar(w),
-                           "Wed 08:30-20:00, Sat-Sun 10:00-14:00 America/New_York time");
+                           "Wed 08:30-20:00, Sat-Sun 10:00-14:00 [America/New_York]");
     candor_ctx_free(w);
 }
 
