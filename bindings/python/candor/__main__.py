@@ -85,8 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _dump(obj: Dict[str, Any]) -> str:
-    return json.dumps(obj, ensure_ascii=False)
+_dump = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -142,9 +141,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             if args.command == "triage":
                 try:
+                    # --now read once (a bad one is a usage error)
                     opts: Dict[str, Any] = dict(sender=args.sender, recipient=args.recipient,
-                                                now=args.now, explain=args.explain)
-                    ctx._now(args.now)  # a bad --now is a usage error, once
+                                                now=ctx._now(args.now), explain=args.explain)
                 except InvalidArgumentError as e:
                     print("python3 -m candor triage: --now %s: %s" % (args.now, e),
                           file=sys.stderr)

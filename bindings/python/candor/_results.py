@@ -29,40 +29,49 @@ _UNRENAME = {v: k for k, v in _RENAME.items()}
 class _Result:
     """Common behaviour of the result dataclasses."""
 
-    _fieldset: ClassVar[FrozenSet[str]] = frozenset()
+    _fieldset: ClassVar[FrozenSet[str]] = frozenset()     # attribute names
+    _jsonkeys: ClassVar[FrozenSet[str]] = frozenset()     # their JSON names
+    _default_order: ClassVar[Tuple[str, ...]] = ()
     # Members the package does not know (a newer library, "explain").
     extra: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls: Type[T], obj: Dict[str, Any]) -> T:
         """Build from a decoded JSON object (unknown members go to ``extra``)."""
-        known: Dict[str, Any] = {}
-        extra: Dict[str, Any] = {}
-        names = cls._fieldset
-        for key, value in obj.items():
-            attr = _RENAME.get(key, key)
-            if attr in names:
-                known[attr] = value
-            else:
-                extra[key] = value
-        r = cls(**known)
-        r.extra = extra
-        object.__setattr__(r, "_order", tuple(obj.keys()))
+        if cls._jsonkeys.issuperset(obj):   # the usual case: all members known
+            known = dict(obj)
+            if "from" in known:
+                known["from_"] = known.pop("from")
+            r = cls(**known)
+        else:
+            known = {}
+            extra: Dict[str, Any] = {}
+            names = cls._fieldset
+            for key, value in obj.items():
+                attr = _RENAME.get(key, key)
+                if attr in names and attr not in ("extra", "sent"):
+                    known[attr] = value
+                else:
+                    extra[key] = value
+            r = cls(**known)
+            r.extra = extra
+        r.__dict__["_order"] = tuple(obj)
         return r
 
     def as_dict(self) -> Dict[str, Any]:
-        """The JSON object, with the contract's member names and order."""
-        order: Tuple[str, ...] = getattr(self, "_order", ()) or tuple(
-            _UNRENAME.get(f.name, f.name) for f in dataclasses.fields(self)
-            if f.name not in ("extra", "sent"))
+        """The JSON object, with the contract's member names and order
+        (a new dict; its values are the result's own lists and dicts)."""
+        d = self.__dict__
+        order: Tuple[str, ...] = d.get("_order") or self._default_order
+        extra = d.get("extra") or {}
+        if not extra:
+            return {key: d[_RENAME.get(key, key)] for key in order}
         out: Dict[str, Any] = {}
-        extra = getattr(self, "extra", None) or {}
         for key in order:
-            attr = _RENAME.get(key, key)
             if key in extra:
                 out[key] = extra[key]
-            elif attr in self._fieldset:
-                out[key] = getattr(self, attr)
+            else:
+                out[key] = d[_RENAME.get(key, key)]
         for key, value in extra.items():
             out.setdefault(key, value)
         return out
@@ -87,7 +96,10 @@ class _Result:
 
 
 def _finish(cls: Type[T]) -> Type[T]:
-    cls._fieldset = frozenset(f.name for f in dataclasses.fields(cls))
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in ("extra", "sent")]
+    cls._fieldset = frozenset(names)
+    cls._default_order = tuple(_UNRENAME.get(n, n) for n in names)
+    cls._jsonkeys = frozenset(cls._default_order)
     return cls
 
 
