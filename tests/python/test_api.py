@@ -100,6 +100,18 @@ class TestParse(Base):
         with self.assertRaises(ValueError):
             self.ctx.parse(None)  # type: ignore[arg-type]
 
+    def test_frozen_and_to_json(self) -> None:
+        import dataclasses
+        m = self.ctx.parse(str(DATA / "refund.eml"))
+        with self.assertRaises(dataclasses.FrozenInstanceError):
+            m.subject = "changed"  # type: ignore[misc]
+        self.assertEqual(json.loads(m.to_json()), m.as_dict())
+        built = candor.Message(subject="x", errors=["e"])
+        self.assertEqual(json.loads(built.to_json())["subject"], "x")
+        self.assertEqual(json.loads(built.to_json())["from"], None)
+        self.assertEqual(built.as_dict()["errors"], ["e"])
+        self.assertEqual(dataclasses.replace(m, subject="y").subject, "y")
+
     def test_json_is_plain(self) -> None:
         m = self.ctx.parse(str(DATA / "html.eml"))
         # Round-trips through json: plain values only, nothing from ctypes.

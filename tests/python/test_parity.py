@@ -53,6 +53,15 @@ class TestParity(unittest.TestCase):
         self.assertEqual(len(want), 300)
         self.compare(want, got)
 
+    def test_triage_same_bytes(self) -> None:
+        """Not only the same objects: the same bytes (Triage.to_json() is the
+        library's own text)."""
+        common = ["--state", self.state, "--now", NOW]
+        want = run_cmd([self.bin, "triage", *common, *self.files[:100]])
+        got = run_cmd([sys.executable, "-m", "candor", "triage", *common, *self.files[:100]])
+        self.assertEqual(len(want.splitlines()), 100)
+        self.assertEqual(want, got)
+
     def test_triage_jobs(self) -> None:
         common = ["--state", self.state, "--now", NOW]
         one = run_cmd([sys.executable, "-m", "candor", "triage", *common, *self.files[:120]])

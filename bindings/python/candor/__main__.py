@@ -9,6 +9,7 @@ errors, 2 bad usage or configuration, 75 a temporary failure.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -137,6 +138,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return stdin_data
         return f
 
+    gc.disable()   # results are dropped as soon as printed: no cycles to find
     with ctx:
         try:
             if args.command == "triage":
@@ -192,7 +194,7 @@ def _emit(out: Any, f: str, r: Any, status: int) -> int:
         out.write(_dump(obj))
         out.write("\n")
         return EXIT_PROBLEM
-    out.write(_dump(r.as_dict()))
+    out.write(r.to_json())   # the library's own JSON text for this result
     out.write("\n")
     if r.errors:
         return EXIT_PROBLEM

@@ -17,12 +17,10 @@ and frees it when that thread ends or the Context is closed. Do not call
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import ctypes
 import datetime as _dt
 import json
 import os
-import subprocess
 import threading
 import weakref
 from ctypes import byref, c_char_p, c_int64, c_void_p
@@ -342,7 +340,8 @@ class Context:
         try:
             given = self._parse(data, msg)
             lib.candor_message_to_json(msg, self._file_member(file, given), byref(js))
-            return Message.from_json(_loads(_lib.take_string(lib, js)))
+            text = _lib.take_string(lib, js)
+            return Message.from_json(_loads(text), text)
         finally:
             if js.value:
                 lib.candor_free(js)
@@ -372,7 +371,8 @@ class Context:
             lib.candor_triage(byref(res), self._ctx(), msg, store, byref(env),
                               _lib.CANDOR_TRIAGE_EXPLAIN if explain else 0)
             lib.candor_result_to_json(res, msg, self._file_member(file, given), byref(js))
-            return Triage.from_json(_loads(_lib.take_string(lib, js)))
+            text = _lib.take_string(lib, js)
+            return Triage.from_json(_loads(text), text)
         finally:
             if js.value:
                 lib.candor_free(js)
@@ -425,10 +425,11 @@ class Context:
             store = self._store(False)
             lib.candor_ack(byref(ack), self._ctx(), store, msg, byref(env))
             lib.candor_ack_to_json(ack, byref(js))
-            result = Ack.from_json(_loads(_lib.take_string(lib, js)))
+            text = _lib.take_string(lib, js)
+            result = Ack.from_json(_loads(text), text)
             if send and lib.candor_ack_send(ack):
                 self._sendmail_ack(ack, store, env.now)
-                result.sent = True
+                object.__setattr__(result, "sent", True)  # frozen; not yet shared
             return result
         finally:
             if js.value:
@@ -452,6 +453,7 @@ class Context:
         # Local submission takes LF line ends (as candor-lmtpd hands over).
         body = message.replace(b"\r\n", b"\n")
         argv = list(cmd) + ["-f", "<>", "-i", "--", rcpt]
+        import subprocess
         try:
             proc = subprocess.run(argv, input=body, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, timeout=300)
@@ -478,7 +480,8 @@ class Context:
             t = self._now(now)
             store = self._store(False)
             lib.candor_record_reply(self._ctx(), store, msg, t, byref(js))
-            return ReplyRecord.from_json(_loads(_lib.take_string(lib, js)))
+            text = _lib.take_string(lib, js)
+            return ReplyRecord.from_json(_loads(text), text)
         finally:
             if js.value:
                 lib.candor_free(js)
@@ -501,7 +504,8 @@ class Context:
             store = self._store(True)
             lib.candor_check(byref(chk), self._ctx(), store, orig, rep, t)
             lib.candor_check_to_json(chk, byref(js))
-            return Check.from_json(_loads(_lib.take_string(lib, js)))
+            text = _lib.take_string(lib, js)
+            return Check.from_json(_loads(text), text)
         finally:
             if js.value:
                 lib.candor_free(js)
@@ -534,6 +538,7 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any],
         for item in items:
             yield fn(item)
         return
+    import concurrent.futures
     window = jobs * 8
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         pending: "collections.deque[concurrent.futures.Future[Any]]" = collections.deque()

@@ -22,13 +22,10 @@ Nothing here is public API; import :mod:`candor` instead.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import glob
 import os
 import threading
 from ctypes import (CFUNCTYPE, POINTER, Structure, byref, c_char_p, c_double,
                     c_int, c_int64, c_long, c_size_t, c_uint, c_void_p)
-from pathlib import Path
 from typing import Any, Callable, List, Optional
 
 from ._errors import Error, LibraryError, VersionMismatchError, error_for_status
@@ -122,17 +119,21 @@ def _candidates() -> List[str]:
         return [env]
     # Running from a source checkout: bindings/python/candor/_lib.py ->
     # the repository root is three levels up; use a meson build tree there.
-    here = Path(__file__).resolve().parent
-    root = here.parent.parent.parent
-    if (root / "include" / "candor.h").is_file():
+    here = os.path.dirname(os.path.realpath(__file__))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(here)))
+    if os.path.isfile(os.path.join(root, "include", "candor.h")):
         found = []
-        for lib in glob.glob(str(root / "*" / "lib" / "libcandor.so")):
-            if (Path(lib).parent.parent / "build.ninja").is_file():
-                found.append(lib)
+        try:
+            subdirs = os.listdir(root)
+        except OSError:
+            subdirs = []
+        for sub in subdirs:
+            lib = os.path.join(root, sub, "lib", "libcandor.so")
+            if os.path.exists(lib) and os.path.isfile(os.path.join(root, sub, "build.ninja")):
+                found.append((sub != "build", -os.path.getmtime(lib), lib))
         # Prefer "build" (the README's directory), then the newest.
-        found.sort(key=lambda p: (Path(p).parent.parent.name != "build",
-                                  -os.path.getmtime(p)))
-        out.extend(found)
+        out.extend(lib for _, _, lib in sorted(found))
+    import ctypes.util  # only here: it pulls in subprocess and friends
     name = ctypes.util.find_library("candor")
     if name:
         out.append(name)

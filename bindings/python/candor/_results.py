@@ -15,48 +15,68 @@ library's order, ready for :func:`json.dumps`.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Tuple, Type, TypeVar
 
 T = TypeVar("T", bound="_Result")
+_encode = json.JSONEncoder(ensure_ascii=False).encode
 
 # JSON member name -> attribute name, where they differ.
 _RENAME = {"from": "from_"}
 _UNRENAME = {v: k for k, v in _RENAME.items()}
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Result:
     """Common behaviour of the result dataclasses."""
 
     _fieldset: ClassVar[FrozenSet[str]] = frozenset()     # attribute names
     _jsonkeys: ClassVar[FrozenSet[str]] = frozenset()     # their JSON names
     _default_order: ClassVar[Tuple[str, ...]] = ()
+    _unset: ClassVar[Tuple[str, ...]] = ()                # fields not in the JSON
     # Members the package does not know (a newer library, "explain").
     extra: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_json(cls: Type[T], obj: Dict[str, Any]) -> T:
-        """Build from a decoded JSON object (unknown members go to ``extra``)."""
-        if cls._jsonkeys.issuperset(obj):   # the usual case: all members known
-            known = dict(obj)
-            if "from" in known:
-                known["from_"] = known.pop("from")
-            r = cls(**known)
+    def from_json(cls: Type[T], obj: Dict[str, Any], text: Optional[str] = None) -> T:
+        """Build from a decoded JSON object (unknown members go to ``extra``);
+        TEXT, when given, is the JSON text it was decoded from."""
+        if len(obj) == len(cls._jsonkeys) and cls._jsonkeys.issuperset(obj):
+            # The usual case, every member known and present: fill the
+            # instance dict directly (frozen, so no __setattr__ to go through).
+            r = object.__new__(cls)
+            d = r.__dict__
+            d.update(obj)
+            if "from" in obj:
+                d["from_"] = d.pop("from")
+            for f in cls._unset:
+                d[f] = False
+            d["extra"] = {}
         else:
-            known = {}
+            known: Dict[str, Any] = {}
             extra: Dict[str, Any] = {}
             names = cls._fieldset
             for key, value in obj.items():
                 attr = _RENAME.get(key, key)
-                if attr in names and attr not in ("extra", "sent"):
+                if attr in names:
                     known[attr] = value
                 else:
                     extra[key] = value
             r = cls(**known)
-            r.extra = extra
-        r.__dict__["_order"] = tuple(obj)
+            d = r.__dict__
+            d["extra"] = extra
+        d["_order"] = tuple(obj)
+        d["_json"] = text
         return r
+
+    def to_json(self) -> str:
+        """The JSON text of this result: exactly what the library wrote (the
+        line ``candor triage``/``parse``/... prints), or, for a result not
+        built from the library's output, :func:`json.dumps` of
+        :meth:`as_dict`."""
+        text: Optional[str] = self.__dict__.get("_json")
+        return text if text is not None else str(_encode(self.as_dict()))
 
     def as_dict(self) -> Dict[str, Any]:
         """The JSON object, with the contract's member names and order
@@ -100,11 +120,12 @@ def _finish(cls: Type[T]) -> Type[T]:
     cls._fieldset = frozenset(names)
     cls._default_order = tuple(_UNRENAME.get(n, n) for n in names)
     cls._jsonkeys = frozenset(cls._default_order)
+    cls._unset = tuple(f.name for f in dataclasses.fields(cls) if f.name == "sent")
     return cls
 
 
 @_finish
-@dataclass
+@dataclass(frozen=True)
 class Message(_Result):
     """A parsed message: the ``candor parse`` object of CONTRACT.md.
 
@@ -131,7 +152,7 @@ class Message(_Result):
 
 
 @_finish
-@dataclass
+@dataclass(frozen=True)
 class Triage(_Result):
     """A triaged message: the ``candor triage`` object of CONTRACT.md --
     every field of :class:`Message` except ``text``, plus the verdict.
@@ -168,7 +189,7 @@ class Triage(_Result):
 
 
 @_finish
-@dataclass
+@dataclass(frozen=True)
 class Ack(_Result):
     """The acknowledgement decision: the ``candor ack`` object.
 
@@ -192,7 +213,7 @@ class Ack(_Result):
 
 
 @_finish
-@dataclass
+@dataclass(frozen=True)
 class ReplyRecord(_Result):
     """A recorded human reply: the ``candor record-reply`` object."""
 
@@ -202,7 +223,7 @@ class ReplyRecord(_Result):
 
 
 @_finish
-@dataclass
+@dataclass(frozen=True)
 class Check(_Result):
     """A canned-reply check: the ``candor check`` object. ``verdict`` is
     ``ok``, ``review`` or ``canned``; ``findings`` a list of
