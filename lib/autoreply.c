@@ -185,7 +185,7 @@ static bool usable_address(const char *a)
     if (!a || !*a)
         return false;
     const char *at = strrchr(a, '@');
-    if (!at || at == a || !at[1])
+    if (!at || at == a || !at[1] || a[0] == '-')   /* "-oQ...": never an option to sendmail */
         return false;
     for (const char *p = a; *p; p++) {
         unsigned char c = (unsigned char)*p;

@@ -132,6 +132,8 @@ static void test_envelope(void)
     static const struct { const char *name, *sender, *file, *want, *rcpt; } env_rows[] = {
         { "sender-null-angle", "<>", "ok", "no_sender", NULL },
         { "sender-null-empty", "", "ok", "no_sender", NULL },
+        { "sender-option-like", "-oQ/tmp/x@evil.example", "ok", "no_sender", NULL },
+        { "sender-with-space", "a b@evil.example", "ok", "no_sender", NULL },
         { "sender-override-noreply", "no.reply@customer.example", "ok", "system_sender", NULL },
         { "sender-override-ours", "Support@shop.example", "ok", "loop", NULL },
         { "sender-override-ok", "<carol@customer.example>", "no-sender-null", "ok", "carol@customer.example" },
