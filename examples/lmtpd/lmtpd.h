@@ -61,7 +61,7 @@ struct lmtpd_conf {
     bool folder_per_intent;       /* deliver into DIR/.<intent>/ */
     char *accept;                 /* accept-recipients: "*" or list of addr / @domain */
     char *sent_address;           /* copies of our replies arrive here, normalised */
-    char *sent_folder;            /* maildir++ folder for those copies (NULL: none kept) */
+    char *sent_folder;            /* sent-folder: reserved, not used yet */
     char *review_folder;          /* flagged replies copied here (NULL: none) */
     char *state;                  /* store path (NULL: the config's) */
     char **sendmail_argv;         /* NULL: no sendmail configured */

@@ -195,6 +195,16 @@ try:
     r.check("reloaded setting in effect", "250 SIZE 123456" in lines, lines)
     c.cmd("QUIT")
     r.check("reload logged", "configuration reloaded" in d.read_log())
+    good = open(d.config).read()
+    open(d.config, "w").write(good.replace("<daemon ", "<daemon max-connections=\"0\" ", 1))
+    d.kill(signal.SIGHUP)
+    time.sleep(0.5)
+    c = d.connect()
+    code, lines = c.lhlo()
+    r.check("a bad configuration on SIGHUP is refused and the old one kept",
+            "reload failed" in d.read_log() and "250 SIZE 123456" in lines, lines)
+    c.cmd("QUIT")
+    open(d.config, "w").write(good)
 
     # --- SIGTERM: the transaction in flight finishes, then 421, exit 0 ---
     c = d.connect()
