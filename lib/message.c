@@ -189,8 +189,10 @@ static char *to_utf8(const char *label, const char *s, size_t len, size_t *bad, 
     }
     size_t olen = b.len;
     char *r = candor__buf_steal(&b);
-    /* iconv output is valid UTF-8 but may hold NUL (from the input). */
-    if (r && memchr(r, '\0', olen)) {
+    /* iconv's output may hold NUL (from the input), and glibc's UTF-8
+     * decoder lets through sequences beyond U+10FFFF ("\xf5\xa9\x9a\x93",
+     * found by fuzz-triage): check it, never assume it. */
+    if (r && !candor__utf8_valid(r, olen)) {
         size_t extra = 0;
         char *c = candor__utf8_sanitize(r, olen, &extra);
         free(r);
