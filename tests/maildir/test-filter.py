@@ -122,6 +122,8 @@ def main():
         r = filt(raw, "--version")
         t.ok(r.returncode == 0 and r.stdout.startswith(b"candor "), "--version")
 
+        ack_checks(work, samples)
+
         # the failing filter used by the delivery agents: as the agent's user
         # (nobody) the configuration cannot be read
         failing = [BIN, "filter", "--config", unreadable] + ADDR
@@ -135,6 +137,52 @@ def main():
     if skipped:
         print("skipped: " + "; ".join(skipped))
     t.finish()
+
+
+def ack_checks(work, samples):
+    """filter --ack: the ticket goes into X-Candor-Ticket, sendmail gets the
+    acknowledgement once the labelled message is out, and never twice."""
+    datadir = os.environ.get("CANDOR_DATADIR")
+    if not datadir or not os.path.exists(os.path.join(datadir, "candor.xml")):
+        skipped.append("filter --ack (no CANDOR_DATADIR)")
+        return
+    import re
+    outbox = os.path.join(work, "outbox")
+    os.makedirs(outbox)
+    stub = os.path.join(work, "sendmail-stub")
+    with open(stub, "w") as fh:
+        fh.write(f"#!/bin/sh\nn=$(mktemp '{outbox}/ack.XXXXXX')\ncat > \"$n\"\n")
+    os.chmod(stub, 0o755)
+    with open(os.path.join(datadir, "candor.xml"), encoding="utf-8") as fh:
+        conf = fh.read()
+    conf = re.sub(r'<sendmail command="[^"]*"', f'<sendmail command="{stub}"', conf)
+    conf = re.sub(r'<model path="([^"/][^"]*)"',
+                  lambda m: f'<model path="{os.path.join(datadir, m.group(1))}"', conf)
+    cfg = os.path.join(work, "ack.xml")
+    with open(cfg, "w", encoding="utf-8") as fh:
+        fh.write(conf)
+    state = os.path.join(work, "filter-ack.db")
+    args = ["--ack", "--config", cfg, "--state", state, "--now", "2026-11-24T10:00:00Z"]
+    tickets = sent = 0
+    for raw in samples:
+        before = len(os.listdir(outbox))
+        r = filt(raw, *args)
+        h = split(r.stdout)[0]
+        if r.returncode != 0 or labelled_ok(raw, r.stdout):
+            t.ok(False, "filter --ack: labelled", r.stderr.decode()[-200:])
+            return
+        yes = b"X-Candor-Autoreply: yes" in h
+        sent += len(os.listdir(outbox)) - before
+        tickets += b"X-Candor-Ticket: " in h
+        if yes != (len(os.listdir(outbox)) - before == 1):
+            t.ok(False, "filter --ack: sendmail called exactly when the decision says yes")
+            return
+    t.ok(True, "filter --ack: sendmail called exactly when the decision says yes")
+    t.ok(tickets > 0, "filter --ack: X-Candor-Ticket assigned", f"{tickets} tickets, {sent} sent")
+    before = len(os.listdir(outbox))
+    for raw in samples:   # the same mail again (a redelivery): no second ack
+        r = filt(raw, *args)
+    t.ok(len(os.listdir(outbox)) == before, "filter --ack: a redelivered message is not acknowledged twice")
 
 
 def lda(work, samples, good, failing, root):
