@@ -1601,7 +1601,7 @@ int maildir_triage(struct candor_ctx *ctx, const char *dir, const struct triage_
     sigaction(SIGPIPE, &old_pipe, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGINT, &old_int, NULL);
-    if (got_signal)   /* the shell's convention for a command stopped by a signal */
+    if (got_signal && total_emitted < w.n)   /* the shell's convention for a stopped command */
         status = 128 + got_signal;
     got_signal = 0;
 

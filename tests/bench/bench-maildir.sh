@@ -8,7 +8,8 @@
 #   triage-j1    candor triage --maildir DIR --jobs 1 > /dev/null
 #   triage-j2    candor triage --maildir DIR --jobs 2 > /dev/null
 #   bogofilter   bogofilter -B DIR/new DIR/cur (bulk mode, a small wordlist
-#                trained first), a classifier every mail admin knows
+#                trained first; its exit status is its verdict, so ignored),
+#                a classifier every mail admin knows
 #   headers-j2   candor triage --maildir COPY --apply headers --jobs 2
 #                (each run on a fresh `cp -a` copy: prepare step, not timed)
 #   cp-a         cp -a DIR COPY2 (the plain copy baseline for rewriting
@@ -59,7 +60,7 @@ find "$corpus/new" -type f | head -100 | xargs bogofilter -d "$bogo" -B -s >/dev
 hyperfine --style basic --warmup "$warmup" --runs "$runs" --export-json "$work/triage.json" \
     -n triage-j1 "$bin triage --maildir $corpus --jobs 1 $addr > /dev/null" \
     -n triage-j2 "$bin triage --maildir $corpus --jobs 2 $addr > /dev/null" \
-    -n bogofilter "bogofilter -d $bogo -B $corpus/new $corpus/cur > /dev/null"
+    -n bogofilter "bogofilter -d $bogo -B $corpus/new $corpus/cur > /dev/null || true"
 
 hyperfine --style basic --runs "$runs" --export-json "$work/apply.json" \
     --prepare "rm -rf $work/a $work/b && cp -a $corpus $work/a && sync" \
@@ -73,10 +74,19 @@ mem=""
 for k in 1000 5000 "$n"; do
     [ "$k" -le "$n" ] || continue
     d=$work/m$k
-    mkdir -p "$d/new" "$d/cur" "$d/tmp"
-    find "$corpus/new" "$corpus/cur" -type f | sort | head -n "$k" | while read -r f; do
-        ln "$f" "$d/$(basename "$(dirname "$f")")/" 2>/dev/null || cp -p "$f" "$d/$(basename "$(dirname "$f")")/"
-    done
+    python3 -c '
+import os, shutil, sys
+src, dst, k = sys.argv[1], sys.argv[2], int(sys.argv[3])
+files = sorted((n, s) for s in ("new", "cur") for n in os.listdir(os.path.join(src, s)))[:k]
+for s in ("new", "cur", "tmp"):
+    os.makedirs(os.path.join(dst, s))
+for n, s in files:
+    a, b = os.path.join(src, s, n), os.path.join(dst, s, n)
+    try:
+        os.link(a, b)
+    except OSError:
+        shutil.copy2(a, b)
+' "$corpus" "$d" "$k"
     kb=$(/usr/bin/time -f %M "$bin" triage --maildir "$d" --jobs 2 $addr 2>&1 >/dev/null | tail -1)
     mem="$mem $k:$kb"
     rm -rf "$d"
