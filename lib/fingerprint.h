@@ -16,7 +16,7 @@
 #include "internal.h"
 
 #define CANDOR_FP_K 32          /* MinHash values per signature */
-#define CANDOR_FP_BANDS 12      /* LSH bands ... */
+#define CANDOR_FP_BANDS 8       /* LSH bands ... */
 #define CANDOR_FP_ROWS 2        /* ... of this many values each */
 #define CANDOR_FP_MAX_TOKENS 4096  /* tokens looked at per paragraph */
 #define CANDOR_FP_STEM 6        /* bytes kept of a word */
