@@ -1059,7 +1059,12 @@ static bool person_name(const struct candor_canned_conf *c, const char *name)
         digits |= t.w.v[i].digits;
         upper &= t.w.v[i].upper || t.w.v[i].flen <= 3;
     }
-    bool r = t.w.n >= 1 && t.w.n <= 4 && !team && !digits && (upper || t.w.n == 1);
+    /* "The Brew House", "The Vela Crew": a business, not a person */
+    bool article = t.w.n > 1 && (strcmp(candor__word_fold(&t.w, 0), "the") == 0
+                                 || strcmp(candor__word_fold(&t.w, 0), "ihr") == 0
+                                 || strcmp(candor__word_fold(&t.w, 0), "le") == 0
+                                 || strcmp(candor__word_fold(&t.w, 0), "el") == 0);
+    bool r = t.w.n >= 1 && t.w.n <= 4 && !team && !digits && !article && (upper || t.w.n == 1);
     text_free(&t);
     return r;
 }
