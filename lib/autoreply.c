@@ -25,7 +25,8 @@
  *   9 not_addressed_to_us  none of our addresses among the parsed To, Cc,
  *                      Bcc, Resent-To/Cc/Bcc (addresses, never substrings)
  *  10 already_acknowledged  the message id, In-Reply-To or References reach
- *                      a thread whose ticket was acknowledged (no time limit)
+ *                      a thread whose ticket was acknowledged — automatically
+ *                      or by a person's reply (no time limit)
  *  11 rate_limited     the sender got N acknowledgements within the window
  *  12 ok
  *

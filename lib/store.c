@@ -357,6 +357,7 @@ candor_status_t candor__store_thread_find(struct candor_store *store, const char
     sqlite3_stmt *q = NULL;
     candor_status_t st = candor__store_prepare(store,
         "SELECT t.ticket, EXISTS(SELECT 1 FROM acks a WHERE a.ticket = t.ticket) "
+        " OR EXISTS(SELECT 1 FROM first_replies f WHERE f.ticket = t.ticket) "
         "FROM threads t WHERE t.message_id = ?1", &q);
     if (st != CANDOR_OK)
         return st;

@@ -79,7 +79,8 @@ CANDOR_HIDDEN candor_status_t candor__store_prepare(struct candor_store *store, 
 
 /* Ticket id (>0) of the thread that one of the message ids IDS belongs to,
  * preferring an acknowledged one; 0 when none. *ACKED tells whether that
- * ticket was acknowledged (send=true decided). */
+ * ticket was acknowledged: an automatic acknowledgement was decided
+ * (send=true), or a person already answered it (record-reply). */
 CANDOR_HIDDEN candor_status_t candor__store_thread_find(struct candor_store *store,
         const char *const *ids, size_t n, int64_t *ticket, bool *acked);
 /* Number of acknowledgements decided for SENDER (normalised) at or after SINCE. */

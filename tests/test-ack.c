@@ -429,6 +429,39 @@ static void test_record_reply_and_stats(void)
     CU_ASSERT_EQUAL(jbool(o, "first_response"), 1);
     CU_ASSERT_EQUAL(jbool(o, "promise_kept"), 0);
     json_object_put(o);
+    /* a thread a person has answered counts as acknowledged: Alice's
+     * second thread was rate limited (no automatic acknowledgement), then
+     * answered by a person; her reply to that, days later, gets none */
+    {
+        static const char second[] = "Return-Path: <alice@customer.example>\n"
+            "From: alice@customer.example\nTo: support@shop.example\nSubject: another thing\n"
+            "Message-ID: <alice-2@customer.example>\n\nAnd my invoice is wrong.\n";
+        static const char human[] = "From: support@shop.example\nTo: alice@customer.example\n"
+            "Subject: Re: another thing\nMessage-ID: <human-2@shop.example>\n"
+            "In-Reply-To: <alice-2@customer.example>\n\nWe corrected the invoice.\n";
+        static const char again[] = "Return-Path: <alice@customer.example>\n"
+            "From: alice@customer.example\nTo: support@shop.example\nSubject: Re: another thing\n"
+            "Message-ID: <alice-3@customer.example>\nIn-Reply-To: <human-2@shop.example>\n\n"
+            "Thank you!\n";
+        struct candor_message *m1 = parse_mem(second, sizeof second - 1);
+        struct candor_ack *a1 = m1 ? ack_msg(st, m1, NULL, T0 + 3600) : NULL;
+        CHECK_STR(a1 ? candor_ack_reason(a1) : NULL, "rate_limited");
+        CHECK_STR(a1 ? candor_ack_ticket(a1) : NULL, "CND-000003");
+        struct candor_message *m2 = parse_mem(human, sizeof human - 1);
+        char *js = NULL;
+        CU_ASSERT_EQUAL(m2 ? candor_record_reply(ctx, st, m2, T0 + 7200, &js) : CANDOR_ERROR, CANDOR_OK);
+        CU_ASSERT_PTR_NOT_NULL(js ? strstr(js, "CND-000003") : NULL);
+        candor_free(js);
+        struct candor_message *m3 = parse_mem(again, sizeof again - 1);
+        struct candor_ack *a3 = m3 ? ack_msg(st, m3, NULL, T0 + 3 * 86400) : NULL;
+        CHECK_STR(a3 ? candor_ack_reason(a3) : NULL, "already_acknowledged");
+        CHECK_STR(a3 ? candor_ack_ticket(a3) : NULL, "CND-000003");
+        candor_ack_free(a1);
+        candor_ack_free(a3);
+        candor_message_free(m1);
+        candor_message_free(m2);
+        candor_message_free(m3);
+    }
     o = record(st, "reply-unknown", T0 + 30 * 86400);
     CU_ASSERT_EQUAL(jbool(o, "first_response"), 0);
     CU_ASSERT_EQUAL(jbool(o, "promise_kept"), -1);
@@ -439,9 +472,9 @@ static void test_record_reply_and_stats(void)
     CU_ASSERT_EQUAL(candor_stats_json(ctx, st, T0 + 30 * 86400, &json), CANDOR_OK);
     json_object *s = json ? json_tokener_parse(json) : NULL, *all = NULL, *v;
     CU_ASSERT_TRUE_FATAL(s && json_object_object_get_ex(s, "overall", &all));
-    CU_ASSERT_TRUE(json_object_object_get_ex(all, "tickets", &v) && json_object_get_int(v) == 2);
+    CU_ASSERT_TRUE(json_object_object_get_ex(all, "tickets", &v) && json_object_get_int(v) == 3);
     CU_ASSERT_TRUE(json_object_object_get_ex(all, "acknowledged", &v) && json_object_get_int(v) == 2);
-    CU_ASSERT_TRUE(json_object_object_get_ex(all, "first_replies", &v) && json_object_get_int(v) == 2);
+    CU_ASSERT_TRUE(json_object_object_get_ex(all, "first_replies", &v) && json_object_get_int(v) == 3);
     CU_ASSERT_TRUE(json_object_object_get_ex(all, "promises_kept", &v) && json_object_get_int(v) == 1);
     CU_ASSERT_TRUE(json_object_object_get_ex(all, "promises_kept_share", &v) &&
                    json_object_get_double(v) == 0.5);
