@@ -69,8 +69,10 @@ const char *candor__message_header(const struct candor_message *msg,
 {
     if (!msg || !name)
         return NULL;
+    unsigned char first = candor__lower((unsigned char)name[0]);
     for (size_t i = 0; i < msg->n_headers; i++) {
-        if (candor__strcasecmp(msg->headers[i].name, name) == 0) {
+        if (candor__lower((unsigned char)msg->headers[i].name[0]) == first
+            && candor__strcasecmp(msg->headers[i].name, name) == 0) {
             if (nth == 0)
                 return msg->headers[i].value;
             nth--;
@@ -89,6 +91,36 @@ static void trim(const char **s, size_t *len)
     }
     while (*len && candor__is_space((unsigned char)(*s)[*len - 1]))
         (*len)--;
+}
+
+/* True when S[0..N) is plain ASCII without NUL: valid UTF-8 as it is.
+ * Most header values and many bodies are; this looks at 8 bytes a time
+ * before the full UTF-8 check. */
+static bool plain_ascii(const char *s, size_t n)
+{
+    const uint64_t high = 0x8080808080808080ull, ones = 0x0101010101010101ull;
+    size_t i = 0;
+    for (; n - i >= 8; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if ((x & high) || ((x - ones) & ~x & high))
+            return false;
+    }
+    for (; i < n; i++)
+        if (!s[i] || (unsigned char)s[i] >= 0x80)
+            return false;
+    return true;
+}
+
+/* Copy N bytes as valid UTF-8 (see candor__utf8_sanitize). */
+static char *utf8_copy(const char *s, size_t n, size_t *bad)
+{
+    if (plain_ascii(s, n)) {
+        if (bad)
+            *bad = 0;
+        return candor__strndup(s, n);
+    }
+    return candor__utf8_sanitize(s, n, bad);
 }
 
 /* ------------------------------------------------------------------ */
@@ -146,7 +178,7 @@ static char *to_utf8(const char *label, const char *s, size_t len, size_t *bad, 
     *bad = 0;
     *unknown = false;
     if (!*name) {
-        if (candor__utf8_valid(s, len))
+        if (plain_ascii(s, len) || candor__utf8_valid(s, len))
             return candor__strndup(s, len);
         bool ascii_label = label && *label && strcmp(tmp, "utf-8") && strcmp(tmp, "utf8");
         if (!ascii_label)
@@ -314,7 +346,7 @@ static bool push_header(struct candor_message *msg, size_t *cap, const char *nam
     trim(&value, &vlen);
     size_t bad = 0;
     char *n = candor__strndup(name, nlen);
-    char *v = candor__utf8_sanitize(value, vlen, &bad);
+    char *v = utf8_copy(value, vlen, &bad);
     if (!n || !v) {
         free(n);
         free(v);
@@ -1591,9 +1623,11 @@ static bool choose_text(struct walk *w)
  * the MIME fields (see parse_body). */
 #define MIME_COPY_MAX (1024u * 1024u)
 
-/* D/LEN: the message from its header on; BODY: offset of the body in D. */
+/* D/LEN: the message from its header on; BODY: offset of the body in D.
+ * WD: D itself when the caller lets us write into it (then the MIME-only
+ * header is written over the end of the real one, no copy), else NULL. */
 static candor_status_t parse_body(struct candor_message *msg, const char *d, size_t len,
-                                  size_t body)
+                                  size_t body, char *wd)
 {
     const struct candor_limits *lim = &msg->ctx->limits;
     /* mailmime_parse reads the top-level header with libetpan's full
@@ -1601,7 +1635,7 @@ static candor_status_t parse_body(struct candor_message *msg, const char *d, siz
      * usual size of mail it gets a copy with only the MIME fields (about a
      * tenth of the parse time). */
     struct candor_buf mini = CANDOR_BUF_INIT;
-    if (body <= len && len - body <= MIME_COPY_MAX) {
+    if (body <= len && (wd || len - body <= MIME_COPY_MAX)) {
         for (size_t i = 0; i < msg->n_headers; i++) {
             const struct candor_header *h = &msg->headers[i];
             if (candor__strncasecmp(h->name, "content-", 8) == 0
@@ -1609,17 +1643,31 @@ static candor_status_t parse_body(struct candor_message *msg, const char *d, siz
                 candor__buf_puts(&mini, h->name);
                 candor__buf_append(&mini, ": ", 2);
                 candor__buf_puts(&mini, h->value);
-                candor__buf_append(&mini, "\r\n", 2);
+                candor__buf_putc(&mini, '\n');
             }
         }
-        candor__buf_append(&mini, "\r\n", 2);
-        candor__buf_append(&mini, d + body, len - body);
+        candor__buf_putc(&mini, '\n');
         if (mini.oom) {
             candor__buf_free(&mini);
             return candor__fail(CANDOR_ENOMEM, "message: out of memory");
         }
-        d = mini.data;
-        len = mini.len;
+        if (wd && mini.len <= body) {
+            /* the subset of the fields, unfolded, fits where they were */
+            memcpy(wd + body - mini.len, mini.data, mini.len);
+            d = wd + body - mini.len;
+            len -= body - mini.len;
+            candor__buf_free(&mini);
+        } else if (len - body <= MIME_COPY_MAX) {
+            candor__buf_append(&mini, d + body, len - body);
+            if (mini.oom) {
+                candor__buf_free(&mini);
+                return candor__fail(CANDOR_ENOMEM, "message: out of memory");
+            }
+            d = mini.data;
+            len = mini.len;
+        } else {
+            candor__buf_free(&mini);
+        }
     }
     /* libetpan recursion and part count are bounded by cutting the input. */
     size_t longest = 0;
@@ -1681,8 +1729,9 @@ static candor_status_t parse_body(struct candor_message *msg, const char *d, siz
     return CANDOR_OK;
 }
 
-candor_status_t candor_message_parse(struct candor_message **out, const struct candor_ctx *ctx,
-                                     const void *data, size_t len)
+/* WRITABLE: DATA may be changed (parse_file's own buffer). */
+static candor_status_t parse_impl(struct candor_message **out, const struct candor_ctx *ctx,
+                                  const void *data, size_t len, bool writable)
 {
     if (out)
         *out = NULL;
@@ -1717,16 +1766,20 @@ candor_status_t candor_message_parse(struct candor_message **out, const struct c
         candor_message_free(msg);
         return candor__fail(CANDOR_ENOMEM, "message: out of memory");
     }
-    candor_status_t st = parse_body(msg, d + start, len - start, body - start);
+    candor_status_t st = parse_body(msg, d + start, len - start, body - start,
+                                    writable && data ? (char *)data + start : NULL);
     if (st != CANDOR_OK) {
         candor_message_free(msg);
         return st;
     }
-    if (msg->errors.n > MAX_ERRORS + 1) {
-        /* cannot happen: add_error caps the list */
-    }
     *out = msg;
     return CANDOR_OK;
+}
+
+candor_status_t candor_message_parse(struct candor_message **out, const struct candor_ctx *ctx,
+                                     const void *data, size_t len)
+{
+    return parse_impl(out, ctx, data, len, false);
 }
 
 candor_status_t candor_message_parse_file(struct candor_message **out, const struct candor_ctx *ctx,
@@ -1741,7 +1794,7 @@ candor_status_t candor_message_parse_file(struct candor_message **out, const str
     candor_status_t st = candor__read_file(path, ctx->limits.max_message_bytes, &data, &len);
     if (st != CANDOR_OK)
         return st;
-    st = candor_message_parse(out, ctx, data, len);
+    st = parse_impl(out, ctx, data, len, true);
     free(data);
     return st;
 }
@@ -1815,6 +1868,13 @@ size_t candor_message_body_offset(const struct candor_message *m) { return m ? m
 /* JSON                                                                */
 /* ------------------------------------------------------------------ */
 
+/* Add KEY (a string literal: json-c neither copies nor looks it up). */
+static void jadd(json_object *o, const char *key, json_object *v)
+{
+    json_object_object_add_ex(o, key, v, JSON_C_OBJECT_ADD_KEY_IS_NEW
+                                         | JSON_C_OBJECT_KEY_IS_CONSTANT);
+}
+
 static json_object *jstr(const char *s)
 {
     return s ? json_object_new_string(s) : NULL;
@@ -1825,8 +1885,8 @@ static json_object *jaddr(const struct candor_addr *a)
     json_object *o = json_object_new_object();
     if (!o)
         return NULL;
-    json_object_object_add(o, "name", jstr(a ? a->name : NULL));
-    json_object_object_add(o, "address", jstr(a ? a->address : NULL));
+    jadd(o, "name", jstr(a ? a->name : NULL));
+    jadd(o, "address", jstr(a ? a->address : NULL));
     return o;
 }
 
@@ -1870,40 +1930,40 @@ void *candor__message_json(const struct candor_message *msg, const char *file, b
     json_object *o = json_object_new_object();
     if (!o)
         return NULL;
-    json_object_object_add(o, "file", jstr(file));
-    json_object_object_add(o, "message_id", jstr(msg ? msg->message_id : NULL));
-    json_object_object_add(o, "from", jaddr(msg ? &msg->from : NULL));
-    json_object_object_add(o, "to", jaddrs(msg ? &msg->to : NULL));
-    json_object_object_add(o, "cc", jaddrs(msg ? &msg->cc : NULL));
-    json_object_object_add(o, "reply_to", jaddrs(msg ? &msg->reply_to : NULL));
-    json_object_object_add(o, "subject", jstr(msg ? msg->subject : NULL));
+    jadd(o, "file", jstr(file));
+    jadd(o, "message_id", jstr(msg ? msg->message_id : NULL));
+    jadd(o, "from", jaddr(msg ? &msg->from : NULL));
+    jadd(o, "to", jaddrs(msg ? &msg->to : NULL));
+    jadd(o, "cc", jaddrs(msg ? &msg->cc : NULL));
+    jadd(o, "reply_to", jaddrs(msg ? &msg->reply_to : NULL));
+    jadd(o, "subject", jstr(msg ? msg->subject : NULL));
     if (msg && msg->has_date) {
         char d[64];
         format_date(msg->date, d);
-        json_object_object_add(o, "date", json_object_new_string(d));
+        jadd(o, "date", json_object_new_string(d));
     } else {
-        json_object_object_add(o, "date", NULL);
+        jadd(o, "date", NULL);
     }
-    json_object_object_add(o, "in_reply_to", jstr(msg ? msg->in_reply_to : NULL));
-    json_object_object_add(o, "references", jstrv(msg ? &msg->references : NULL));
+    jadd(o, "in_reply_to", jstr(msg ? msg->in_reply_to : NULL));
+    jadd(o, "references", jstrv(msg ? &msg->references : NULL));
     if (with_text)
-        json_object_object_add(o, "text", jstr(msg ? msg->text : NULL));
-    json_object_object_add(o, "new_text", jstr(msg ? msg->new_text : NULL));
+        jadd(o, "text", jstr(msg ? msg->text : NULL));
+    jadd(o, "new_text", jstr(msg ? msg->new_text : NULL));
     json_object *atts = json_object_new_array();
     for (size_t i = 0; atts && msg && i < msg->n_attachments; i++) {
         const struct candor_attachment *a = &msg->attachments[i];
         json_object *ao = json_object_new_object();
         if (!ao)
             break;
-        json_object_object_add(ao, "filename", jstr(a->filename));
-        json_object_object_add(ao, "content_type", jstr(a->content_type));
-        json_object_object_add(ao, "size", json_object_new_int64((int64_t)a->size));
+        jadd(ao, "filename", jstr(a->filename));
+        jadd(ao, "content_type", jstr(a->content_type));
+        jadd(ao, "size", json_object_new_int64((int64_t)a->size));
         json_object_array_add(atts, ao);
     }
-    json_object_object_add(o, "attachments", atts);
-    json_object_object_add(o, "auto_submitted", jstr(msg ? msg->auto_submitted : NULL));
-    json_object_object_add(o, "list_id", jstr(msg ? msg->list_id : NULL));
-    json_object_object_add(o, "errors", jstrv(msg ? &msg->errors : NULL));
+    jadd(o, "attachments", atts);
+    jadd(o, "auto_submitted", jstr(msg ? msg->auto_submitted : NULL));
+    jadd(o, "list_id", jstr(msg ? msg->list_id : NULL));
+    jadd(o, "errors", jstrv(msg ? &msg->errors : NULL));
     return o;
 }
 
