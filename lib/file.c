@@ -34,7 +34,9 @@ candor_status_t candor__read_file(const char *path, size_t max, char **data, siz
         return candor__fail(CANDOR_ELIMIT, "%s: %lld bytes, over the limit of %zu",
                             path, (long long)st.st_size, max);
     }
-    size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 65536;
+    /* +2: room for the NUL and for the read() that sees end of file, so a
+     * file of the size fstat gave is read without growing the buffer. */
+    size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 2 : 65536;
     char *buf = malloc(cap);
     if (!buf) {
         close(fd);

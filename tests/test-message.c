@@ -267,6 +267,45 @@ static void test_bodies(void)
     }
 }
 
+static void test_base64_sizes(void)
+{
+    /* the size is counted, not decoded: lengths around the 16-byte steps,
+     * line breaks, padding and stray characters */
+    static const struct { const char *name; size_t raw; const char *junk; } rows[] = {
+        { "1 byte", 1, "" }, { "2 bytes", 2, "" }, { "3 bytes", 3, "" },
+        { "11 bytes", 11, "" }, { "12 bytes", 12, "" }, { "13 bytes", 13, "" },
+        { "1000 bytes", 1000, "" }, { "4097 bytes", 4097, "" },
+        { "stray characters", 300, " \t!*" },
+    };
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        struct candor_buf b = CANDOR_BUF_INIT;
+        candor__buf_puts(&b, "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nx\n"
+                             "--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n");
+        size_t n = rows[r].raw, col = 0;
+        for (size_t i = 0; i < n; i += 3) {
+            unsigned v = (unsigned)(i * 7 % 256) << 16 | (unsigned)(i * 13 % 256) << 8 | (unsigned)(i % 256);
+            char q[4] = { b64[v >> 18 & 63], b64[v >> 12 & 63], i + 1 < n ? b64[v >> 6 & 63] : '=',
+                          i + 2 < n ? b64[v & 63] : '=' };
+            candor__buf_append(&b, q, 4);
+            if (*rows[r].junk && i % 30 == 0)
+                candor__buf_puts(&b, rows[r].junk);
+            if ((col += 4) == 76) {
+                candor__buf_puts(&b, "\r\n");
+                col = 0;
+            }
+        }
+        candor__buf_puts(&b, "\n--b--\n");
+        struct candor_message *m = parse_str(b.data);
+        CU_ASSERT_EQUAL_FATAL(m->n_attachments, 1);
+        if (m->attachments[0].size != n)
+            fprintf(stderr, "base64 row %s: size %zu, want %zu\n", rows[r].name, m->attachments[0].size, n);
+        CU_ASSERT_EQUAL(m->attachments[0].size, n);
+        candor_message_free(m);
+        candor__buf_free(&b);
+    }
+}
+
 static void test_filenames(void)
 {
     static const struct { const char *name, *params, *want; size_t size; } rows[] = {
@@ -551,6 +590,16 @@ static void test_golden(void)
         CU_ASSERT_EQUAL(candor_message_parse(&m, ctx, raw, len), CANDOR_OK);
         char *got = NULL;
         CU_ASSERT_EQUAL(candor_message_to_json(m, e->d_name, &got), CANDOR_OK);
+        /* parse_file (which may reuse its own buffer) gives the same object */
+        struct candor_message *mf = NULL;
+        char *gotf = NULL;
+        CU_ASSERT_EQUAL(candor_message_parse_file(&mf, ctx, path), CANDOR_OK);
+        CU_ASSERT_EQUAL(candor_message_to_json(mf, e->d_name, &gotf), CANDOR_OK);
+        if (!got || !gotf || strcmp(got, gotf) != 0)
+            fprintf(stderr, "parse_file differs from parse for %s\n", e->d_name);
+        CU_ASSERT_TRUE(got && gotf && strcmp(got, gotf) == 0);
+        candor_free(gotf);
+        candor_message_free(mf);
         char *w = malloc(jlen + 1);
         memcpy(w, want, jlen);
         w[jlen] = '\0';
@@ -580,6 +629,7 @@ static const struct test_case cases[] = {
     { "headers_raw", test_headers_raw },
     { "bodies", test_bodies },
     { "filenames", test_filenames },
+    { "base64_sizes", test_base64_sizes },
     { "limits", test_limits },
     { "hostile", test_hostile },
     { "json_shape", test_json_shape },
