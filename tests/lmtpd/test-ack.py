@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""The acknowledgement hand-over, with a fake sendmail that records each
+call: sent with -f <> -i -- RECIPIENT only after the 250; a sendmail failure
+leaves it pending and the next start-up sends it, once; a crash while
+sendmail runs does not make the next start-up send it again (and that
+sendmail still finishes); --no-ack sends nothing."""
+import os
+import signal
+import stat
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lmtpdtest import Daemon, Report, message, transaction, wait_for  # noqa: E402
+
+r = Report()
+tmp = tempfile.mkdtemp(prefix="lmtpd-ack-")
+os.chmod(tmp, 0o755)
+calls = os.path.join(tmp, "calls")
+os.makedirs(calls)
+fake = os.path.join(tmp, "fake-sendmail")
+with open(fake, "w") as f:
+    f.write("""#!/bin/sh
+# fake sendmail: MODE from the file beside it (ok | fail | slow)
+mode=$(cat "%s/mode" 2>/dev/null || echo ok)
+[ "$mode" = fail ] && exit 75
+[ "$mode" = slow ] && sleep 3
+n=$(date +%%s%%N)
+printf '%%s\\n' "$@" > "%s/$n.args"
+cat > "%s/$n.msg"
+exit 0
+""" % (tmp, calls, calls))
+os.chmod(fake, os.stat(fake).st_mode | stat.S_IEXEC | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def mode(m):
+    open(os.path.join(tmp, "mode"), "w").write(m)
+
+
+def sent():
+    return sorted(n for n in os.listdir(calls) if n.endswith(".msg"))
+
+
+def deliver(d, who, msgid, quit=True):
+    c = d.connect()
+    c.lhlo()
+    rr, dr = transaction(c, ["support@shop.example"],
+                         message(sender=who, msgid="<%s>" % msgid,
+                                 subject="Where is order A10442?",
+                                 body="Hello, where is my order A10442? It is late.\n"),
+                         sender=who)
+    if quit:
+        c.cmd("QUIT")   # (the session hands the ack over before it reads this)
+    return dr
+
+
+workdir = os.path.join(tmp, "d")
+os.makedirs(workdir)
+args = ["--sendmail", fake + " -oi", "--address", "support@shop.example"]
+
+# 1. a working sendmail: one call, null sender, after the 250
+mode("ok")
+d = Daemon(extra_args=args, workdir=workdir).start()
+try:
+    dr = deliver(d, "alice@customer.example", "a1@customer.example")
+    r.check("delivered 250", dr == [250], dr)
+    wait_for(lambda: sent(), 10)
+    r.check("one acknowledgement handed over", len(sent()) == 1, sent())
+    if sent():
+        a = open(os.path.join(calls, sent()[0].replace(".msg", ".args"))).read().split("\n")
+        r.check("sendmail ARGS -f <> -i -- recipient", a[:6] == ["-oi", "-f", "<>", "-i", "--",
+                                                                   "alice@customer.example"], a)
+        m = open(os.path.join(calls, sent()[0]), "rb").read()
+        r.check("acknowledgement text is complete, LF line ends", b"\r" not in m and
+                b"In-Reply-To: <a1@customer.example>" in m and m.endswith(b"\n"), m[-200:])
+    log = d.read_log()
+    r.check("ack logged after the delivery line",
+            log.find("ack ticket=") > log.find("status=delivered") > 0, log[-600:])
+
+    # 2. sendmail fails: left pending
+    mode("fail")
+    dr = deliver(d, "bob@customer.example", "b1@customer.example")
+    r.check("delivered despite the failing sendmail", dr == [250], dr)
+    r.check("failure logged, ack left pending", wait_for(
+        lambda: "left pending (sendmail failed)" in d.read_log(), 10))
+finally:
+    d.stop()
+n_before = len(sent())
+mode("ok")
+d = Daemon(extra_args=args, workdir=workdir).start()
+try:
+    r.check("start-up sends the pending acknowledgement once",
+            wait_for(lambda: len(sent()) == n_before + 1, 10) and
+            "pending ack ticket=" in d.read_log(), sent())
+finally:
+    d.stop()
+d = Daemon(extra_args=args, workdir=workdir).start()
+time.sleep(1)
+d.stop()
+r.check("a second start-up sends nothing more", len(sent()) == n_before + 1, sent())
+
+# 3. killed while sendmail runs: that sendmail finishes, no second copy
+mode("slow")
+d = Daemon(extra_args=args, workdir=workdir).start()
+try:
+    dr = deliver(d, "carol@customer.example", "c1@customer.example", quit=False)
+    r.check("delivered 250 before the slow sendmail", dr == [250], dr)
+    time.sleep(0.5)
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    mode("ok")
+    d.start()
+    time.sleep(1)
+    r.check("start-up does not hand over an interrupted ack again",
+            "not sent again" in d.read_log(), d.read_log()[-500:])
+    r.check("the interrupted sendmail completed: exactly one copy",
+            wait_for(lambda: len(sent()) == n_before + 2, 10) and
+            (time.sleep(3.5) or len(sent()) == n_before + 2), sent())
+finally:
+    d.stop()
+
+# 4. --no-ack: nothing leaves
+mode("ok")
+n = len(sent())
+d = Daemon(extra_args=args + ["--no-ack"]).start()
+try:
+    dr = deliver(d, "dave@customer.example", "d1@customer.example")
+    time.sleep(1)
+    r.check("--no-ack: delivered, nothing handed to sendmail", dr == [250] and len(sent()) == n)
+finally:
+    d.stop()
+r.finish()
