@@ -1687,14 +1687,6 @@ candor_status_t candor__canned_check_db(struct candor_check **out, const struct 
         if (h && rp.body)
             st = check_template(c, h, rp.body, recipient, domain, &mask, chk, &template_share);
     }
-#ifdef CANNED_DEBUG
-    fprintf(stderr, "DBG ov=%.2f asks=%zu missed=%zu specs=%zu smissed=%zu prob=%d req=%d words=%zu apol=%d ack=%d act=%d com=%d ptr=%d conc=%zu lang=%s/%s cname=%s signer=[%s] greet=[%s]\n",
-            a.overlap, a.asks, a.asks_missed, a.specifics, a.specifics_missed, a.problem, a.request, a.body_words,
-            a.apology, a.acknowledge, a.action, a.commitment, a.pointer, a.concrete,
-            a.lang_orig ? a.lang_orig : "-", a.lang_reply ? a.lang_reply : "-", cname ? cname : "-",
-            rp.signer ? rp.signer : "-", rp.greeting ? rp.greeting : "-");
-    fprintf(stderr, " ACT=%s PTR=%s MISSEDASK=%s\n", a.action_text, a.pointer_text, a.missed_ask);
-#endif
     if (st == CANDOR_OK) {
         /* unresponsive */
         bool other_lang = a.lang_orig && a.lang_reply && strcmp(a.lang_orig, a.lang_reply) != 0;
