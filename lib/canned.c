@@ -232,7 +232,7 @@ candor_status_t candor__canned_load(struct candor_ctx *ctx, struct _xmlNode *sec
         return candor__fail(CANDOR_ENOMEM, "canned: out of memory");
     c->review = 0.45;
     c->canned = 0.7;
-    static const double w[K_COUNT] = { 0.45, 0.5, 0.2, 0.15, 0.3, 0.2, 0.25, 0.35 };
+    static const double w[K_COUNT] = { 0.4, 0.5, 0.2, 0.15, 0.3, 0.2, 0.25, 0.35 };
     memcpy(c->weight, w, sizeof w);
     c->stock_each = 0.08;
     c->tpl_similarity = 0.5;
