@@ -803,7 +803,11 @@ static void quote_words(char *buf, size_t size, const struct text *t, size_t a, 
     buf[o++] = '"';
     for (size_t i = 0; i < len; i++) {
         char c = t->s[s + i];
-        buf[o++] = (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+        if (c == '\n' || c == '\r' || c == '\t')
+            c = ' ';
+        if (c == ' ' && buf[o - 1] == ' ')
+            continue;                     /* one space for a line break and its indent */
+        buf[o++] = c;
     }
     if (s + len < e) {
         buf[o++] = '.';
@@ -1751,12 +1755,27 @@ candor_status_t candor__canned_check_db(struct candor_check **out, const struct 
             add_finding(chk, c, K_UNRESPONSIVE, c->weight[K_UNRESPONSIVE],
                         "the reply is in another language (%s) than the customer's mail (%s)",
                         a.lang_reply, a.lang_orig);
-        else if (unresp)
-            add_finding(chk, c, K_UNRESPONSIVE, c->weight[K_UNRESPONSIVE],
-                        "%zu of %zu questions or requests not addressed, e.g. %s; %zu of %zu specifics not mentioned%s%s",
-                        a.asks_missed, a.asks, a.missed_ask[0] ? a.missed_ask : "\"\"",
-                        a.specifics_missed, a.specifics, a.missed_specific[0] ? ", e.g. " : "",
-                        a.missed_specific);
+        else if (unresp) {
+            struct candor_buf why = CANDOR_BUF_INIT;
+            if (pasted)
+                candor__buf_printf(&why, "%d%% of the reply is a template sent to others; ",
+                                   (int)(template_share * 100));
+            if (!substance)
+                candor__buf_puts(&why, "no action, commitment, answer or fact of its own; ");
+            if (a.asks_missed)
+                candor__buf_printf(&why, "%zu of %zu questions or requests not taken up, e.g. %s; ",
+                                   a.asks_missed, a.asks, a.missed_ask);
+            if (a.specifics_missed)
+                candor__buf_printf(&why, "%zu of %zu specifics not mentioned, e.g. %s; ",
+                                   a.specifics_missed, a.specifics, a.missed_specific);
+            if (!why.len)
+                candor__buf_printf(&why, "uses %d%% of the customer's words and none of their specifics; ",
+                                   (int)(a.overlap * 100));
+            while (why.len > 0 && (why.data[why.len - 1] == ' ' || why.data[why.len - 1] == ';'))
+                why.data[--why.len] = '\0';
+            add_finding(chk, c, K_UNRESPONSIVE, c->weight[K_UNRESPONSIVE], "%s", why.data ? why.data : "");
+            candor__buf_free(&why);
+        }
 
         /* impersonal */
         struct text g;
