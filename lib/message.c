@@ -238,25 +238,94 @@ static char *to_utf8(const char *label, const char *s, size_t len, size_t *bad, 
 /* RFC 2047 encoded words                                              */
 /* ------------------------------------------------------------------ */
 
+/* Longest encoded word read (RFC 2047 allows 75 bytes; mailers exceed it). */
+#define MAX_WORD 4096
+
+/* The end (after "?=") of the encoded word "=?charset?X?text?=" at AT in
+ * S, or 0 when there is none within MAX_WORD bytes. */
+static size_t word_end(const char *s, size_t len, size_t at)
+{
+    size_t lim = len - at > MAX_WORD ? at + MAX_WORD : len;
+    size_t i = at + 2, q = 0;
+    for (; i < lim && q < 2; i++)          /* charset?encoding? */
+        if (s[i] == '?')
+            q++;
+        else if (candor__is_space((unsigned char)s[i]))
+            return 0;
+    if (q < 2)
+        return 0;
+    for (; i + 1 < lim; i++)
+        if (s[i] == '?' && s[i + 1] == '=')
+            return i + 2 + (i + 2 < len && s[i + 2] == '"');
+    return 0;
+}
+
+/* A run of adjacent encoded words in one charset, decoded but not yet
+ * converted: a character may be split between two words (RFC 2047 6.3
+ * forbids it, mailers do it), so the bytes are joined first. */
+struct word_run {
+    struct candor_buf bytes;
+    char charset[64];
+    size_t raw_start, raw_end;   /* the words as written, for an unknown charset */
+    bool open;
+};
+
+static void run_flush(struct candor_message *msg, const char *what, const char *s,
+                      struct word_run *run, struct candor_buf *b, bool *noted_bad,
+                      bool *noted_unknown)
+{
+    if (!run->open)
+        return;
+    size_t nbad = 0;
+    bool unknown = false;
+    char *u = to_utf8(run->charset, run->bytes.data ? run->bytes.data : "", run->bytes.len,
+                      &nbad, &unknown);
+    if (unknown) {
+        candor__buf_append(b, s + run->raw_start, run->raw_end - run->raw_start);
+        if (!*noted_unknown)
+            candor__message_add_error(msg, "%s: unknown charset \"%.40s\" in encoded word, kept as written",
+                                      what, run->charset);
+        *noted_unknown = true;
+    } else if (u) {
+        candor__buf_puts(b, u);
+        if (nbad && !*noted_bad)
+            candor__message_add_error(msg, "%s: %zu invalid byte sequence(s) in encoded word replaced",
+                                      what, nbad);
+        if (nbad)
+            *noted_bad = true;
+    } else {
+        b->oom = true;
+    }
+    free(u);
+    if (run->bytes.oom)
+        b->oom = true;
+    run->bytes.len = 0;
+    run->bytes.oom = false;
+    run->open = false;
+}
+
 /* Decode the encoded words in the (unfolded, UTF-8-sanitised) header text
  * S into a new UTF-8 string. libetpan's mailmime_encoded_word_parse does
- * the B/Q decoding; we convert each word's charset ourselves so that bad
- * bytes become U+FFFD (libetpan writes "?") and an unknown charset keeps
- * the word as written (libetpan reads it as iso-8859-1). White space
- * between two encoded words is dropped (RFC 2047 section 6.2). Encoded
- * words inside quoted strings and words are decoded too (Outlook). */
+ * the B/Q decoding; we convert the charsets ourselves so that bad bytes
+ * become U+FFFD (libetpan writes "?"), an unknown charset keeps the words
+ * as written (libetpan reads them as iso-8859-1), and adjacent words in
+ * one charset are converted together. White space between two encoded
+ * words is dropped (RFC 2047 section 6.2). Encoded words inside quoted
+ * strings and words are decoded too (Outlook). */
 static char *decode_words(struct candor_message *msg, const char *what,
                           const char *s, size_t len)
 {
     if (!memmem(s, len, "=?", 2))
         return candor__strndup(s, len);
     struct candor_buf b = CANDOR_BUF_INIT;
+    struct word_run run = { .bytes = CANDOR_BUF_INIT };
     size_t i = 0;
     bool last_ew = false;
     bool noted_bad = false, noted_unknown = false;
     while (i < len) {
         const char *p = memmem(s + i, len - i, "=?", 2);
         if (!p) {
+            run_flush(msg, what, s, &run, &b, &noted_bad, &noted_unknown);
             candor__buf_append(&b, s + i, len - i);
             break;
         }
@@ -264,7 +333,13 @@ static char *decode_words(struct candor_message *msg, const char *what,
         size_t idx = at;
         struct mailmime_encoded_word *w = NULL;
         int has_fwd = 0, missing_quote = 0;
-        int r = mailmime_encoded_word_parse(s, len, &idx, &w, &has_fwd, &missing_quote);
+        /* libetpan looks for the closing "?=" as far as the text goes, so
+         * many unclosed words would cost quadratic time: the word (at most
+         * MAX_WORD bytes, RFC 2047 says 75) is found here first and
+         * libetpan sees only it. */
+        size_t wend = word_end(s, len, at);
+        int r = wend ? mailmime_encoded_word_parse(s, wend, &idx, &w, &has_fwd, &missing_quote)
+                     : MAILIMF_ERROR_PARSE;
         /* libetpan also accepts a word that never closes: not ours */
         size_t end = idx;
         if (end > at && s[end - 1] == '"')
@@ -273,6 +348,7 @@ static char *decode_words(struct candor_message *msg, const char *what,
         if (r != MAILIMF_NO_ERROR || !w || idx <= at || !closed) {
             if (w)
                 mailmime_encoded_word_free(w);
+            run_flush(msg, what, s, &run, &b, &noted_bad, &noted_unknown);
             candor__buf_append(&b, s + i, at + 2 - i);
             i = at + 2;
             last_ew = false;
@@ -282,33 +358,25 @@ static char *decode_words(struct candor_message *msg, const char *what,
         for (size_t k = i; k < at; k++)
             if (!candor__is_space((unsigned char)s[k]))
                 only_ws = false;
-        if (!(last_ew && only_ws))
-            candor__buf_append(&b, s + i, at - i);
-        size_t nbad = 0;
-        bool unknown = false;
-        const char *text = w->wd_text ? w->wd_text : "";
-        char *u = to_utf8(w->wd_charset, text, strlen(text), &nbad, &unknown);
-        if (unknown) {
-            candor__buf_append(&b, s + at, idx - at);
-            if (!noted_unknown)
-                candor__message_add_error(msg, "%s: unknown charset \"%.40s\" in encoded word, kept as written",
-                                          what, w->wd_charset ? w->wd_charset : "");
-            noted_unknown = true;
-        } else if (u) {
-            candor__buf_puts(&b, u);
-            if (nbad && !noted_bad)
-                candor__message_add_error(msg, "%s: %zu invalid byte sequence(s) in encoded word replaced",
-                                          what, nbad);
-            if (nbad)
-                noted_bad = true;
-        } else {
-            b.oom = true;
+        const char *cs = w->wd_charset ? w->wd_charset : "";
+        bool joins = last_ew && only_ws && run.open && candor__strcasecmp(run.charset, cs) == 0;
+        if (!joins) {
+            run_flush(msg, what, s, &run, &b, &noted_bad, &noted_unknown);
+            if (!(last_ew && only_ws))
+                candor__buf_append(&b, s + i, at - i);
+            snprintf(run.charset, sizeof run.charset, "%s", cs);
+            run.raw_start = at;
+            run.open = true;
         }
-        free(u);
+        const char *text = w->wd_text ? w->wd_text : "";
+        candor__buf_append(&run.bytes, text, strlen(text));
+        run.raw_end = idx;
         mailmime_encoded_word_free(w);
         i = idx;
         last_ew = true;
     }
+    run_flush(msg, what, s, &run, &b, &noted_bad, &noted_unknown);
+    candor__buf_free(&run.bytes);
     if (b.oom) {
         candor__buf_free(&b);
         return NULL;

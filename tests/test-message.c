@@ -71,6 +71,9 @@ static void test_subject_words(void)
         { "raw utf-8", "Caf\xc3\xa9", "Caf\xc3\xa9" },
         { "raw 8-bit replaced", "Caf\xe9", "Caf\xef\xbf\xbd" },
         { "language tag", "=?utf-8*en?Q?hi?=", "hi" },
+        { "character split across words", "=?utf-8?Q?caf=C3?= =?utf-8?Q?=A9?=", "caf\xc3\xa9" },
+        { "charsets not mixed when joining", "=?iso-8859-1?Q?=E9?= =?utf-8?Q?=C3=A9?=", "\xc3\xa9\xc3\xa9" },
+        { "unknown charset run kept", "=?x-k?Q?a?= =?x-k?Q?b?= c", "=?x-k?Q?a?= =?x-k?Q?b?= c" },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char buf[512];
@@ -486,6 +489,15 @@ static void test_hostile(void)
     candor__buf_puts(&b, "\n\nx\n");
     m = parse_buf(ctx, &b);
     CU_ASSERT_TRUE(m->subject && strlen(m->subject) == 20000);
+    candor_message_free(m);
+    /* 50,000 words that never close: linear time, kept as written */
+    b.len = 0;
+    candor__buf_puts(&b, "Subject: ");
+    for (int i = 0; i < 50000; i++)
+        candor__buf_puts(&b, "=?u?q?aaaa");
+    candor__buf_puts(&b, "\n\nx\n");
+    m = parse_buf(ctx, &b);
+    CU_ASSERT_TRUE(m->subject && strlen(m->subject) == 500000);
     candor_message_free(m);
     /* 5000 nested message/rfc822 */
     b.len = 0;
