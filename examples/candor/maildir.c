@@ -5,13 +5,15 @@
  *          folder DIR/.NAME/{new,cur}); hidden names and non-files are
  *          ignored. The listing is sorted (folder, then file name, then
  *          new/ before cur/), which fixes the output order.
- * Work:    --jobs threads share the one read-only ctx; each has its own
- *          store handle. A worker takes the next index only while it is
- *          within WINDOW of the next line to print, so at most WINDOW
- *          messages are in memory whatever the size of the maildir; the
- *          main thread prints them in listing order (a reorder buffer).
- *          Memory that grows with the maildir: the sorted name list only
- *          (about 60 bytes a message).
+ * Work:    worker threads share the one read-only ctx; each has its own
+ *          store handle. At most --jobs of them parse and triage at a time
+ *          (a semaphore); with --apply there are 4 x --jobs threads, so
+ *          that fsync waits overlap with the CPU work. A worker takes the
+ *          next index only while it is within WINDOW of the next line to
+ *          print, so at most WINDOW messages are in memory whatever the
+ *          size of the maildir; the main thread prints them in listing
+ *          order (a reorder buffer). Memory that grows with the maildir:
+ *          the sorted name list only (about 60 bytes a message).
  * Apply:   headers — the new version is written to tmp/, fsynced, given
  *          the old file's mode, owner and times, then exchanged with the
  *          old name (renameat2 RENAME_EXCHANGE: fails if the old name went
@@ -36,6 +38,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -564,6 +567,7 @@ struct run {
     unsigned int tflags;
     size_t window;
     struct slot *slots;
+    sem_t cpu;             /* --jobs: how many parse and triage at once */
     pthread_mutex_t mu;
     pthread_cond_t cv_work, cv_done;
     size_t next, emitted;
@@ -1151,8 +1155,11 @@ static void process(struct run *r, struct slot *s, struct candor_store *store)
     }
     bool labelled = mail_is_labelled(data, len);
     struct candor_message *msg = NULL;
+    while (sem_wait(&r->cpu) != 0 && errno == EINTR)
+        ;
     candor_status_t cs = candor_message_parse(&msg, r->ctx, data, len);
     if (cs != CANDOR_OK) {
+        sem_post(&r->cpu);
         set_err(s, "%s: %s", path, candor_errmsg());
         unreadable(s, path, candor_errmsg());
         if (cs == CANDOR_ETEMPFAIL || cs == CANDOR_ENOMEM)
@@ -1161,6 +1168,7 @@ static void process(struct run *r, struct slot *s, struct candor_store *store)
         return;
     }
     if (r->o->ack) {   /* the printing thread goes on in order */
+        sem_post(&r->cpu);
         s->data = data;
         s->len = len;
         s->msg = msg;
@@ -1169,6 +1177,7 @@ static void process(struct run *r, struct slot *s, struct candor_store *store)
     }
     struct candor_result *res = NULL;
     cs = candor_triage(&res, r->ctx, msg, store, &r->env, r->tflags);
+    sem_post(&r->cpu);   /* what follows waits on the disk (fsync), not the CPU */
     if (cs != CANDOR_OK) {
         set_err(s, "%s: triage: %s", path, candor_errmsg());
         unreadable(s, path, candor_errmsg());
@@ -1398,6 +1407,13 @@ int maildir_triage(struct candor_ctx *ctx, const char *dir, const struct triage_
         jobs = (int)w.n;
     if (jobs < 1)
         jobs = 1;
+    /* Writing waits for fsync: with --apply, more threads than --jobs keep
+     * the disk busy while at most --jobs of them parse and triage. */
+    int threads = jobs;
+    if (o->apply != APPLY_NONE && !o->dry_run && !o->ack)
+        threads = jobs * 4 > 256 ? 256 : jobs * 4;
+    if ((size_t)threads > w.n && w.n > 0)
+        threads = (int)w.n;
 
     struct run r;
     memset(&r, 0, sizeof r);
@@ -1407,6 +1423,9 @@ int maildir_triage(struct candor_ctx *ctx, const char *dir, const struct triage_
     cli_envelope(o->co, &r.env);
     r.tflags = o->explain ? CANDOR_TRIAGE_EXPLAIN : 0;
     r.window = (size_t)jobs * 8 < 16 ? 16 : (size_t)jobs * 8;
+    if (r.window < (size_t)threads * 2)
+        r.window = (size_t)threads * 2;
+    sem_init(&r.cpu, 0, (unsigned)jobs);
     if (gethostname(r.host, sizeof r.host - 1) != 0 || !r.host[0])
         strcpy(r.host, "localhost");
     for (char *h = r.host; *h; h++)   /* maildir: no '/' or ':' in names */
@@ -1421,7 +1440,7 @@ int maildir_triage(struct candor_ctx *ctx, const char *dir, const struct triage_
     pthread_cond_init(&r.cv_done, &ca);
     pthread_condattr_destroy(&ca);
     r.slots = calloc(r.window, sizeof *r.slots);
-    struct worker_arg *wa = calloc((size_t)jobs, sizeof *wa);
+    struct worker_arg *wa = calloc((size_t)threads, sizeof *wa);
     struct candor_store *rw_store = NULL;
     int status = EXIT_OK;
     if (!r.slots || !wa) {
@@ -1443,7 +1462,7 @@ int maildir_triage(struct candor_ctx *ctx, const char *dir, const struct triage_
         }
     } else {
         bool warned = false;
-        for (int i = 0; i < jobs; i++) {
+        for (int i = 0; i < threads; i++) {
             wa[i].store = open_store(ctx, o->co->state, true, &cs);
             if (!wa[i].store) {
                 if (o->co->state) {
@@ -1481,7 +1500,7 @@ int maildir_triage(struct candor_ctx *ctx, const char *dir, const struct triage_
     sigaddset(&block, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &block, &oldmask);
     int started = 0;
-    for (int i = 0; i < jobs; i++) {
+    for (int i = 0; i < threads; i++) {
         wa[i].r = &r;
         if (pthread_create(&wa[i].tid, NULL, worker, &wa[i]) != 0)
             break;
@@ -1607,7 +1626,7 @@ int maildir_triage(struct candor_ctx *ctx, const char *dir, const struct triage_
 
 done:
     if (wa)
-        for (int i = 0; i < jobs; i++)
+        for (int i = 0; i < threads; i++)
             candor_store_free(wa[i].store);
     candor_store_free(rw_store);
     free(wa);
@@ -1616,6 +1635,7 @@ done:
     pthread_cond_destroy(&r.cv_done);
     pthread_mutex_destroy(&r.mu);
     pthread_mutex_destroy(&r.folder_mu);
+    sem_destroy(&r.cpu);
     walk_free(&w);
     return status;
 }
