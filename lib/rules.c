@@ -74,7 +74,17 @@ struct rule {
     pcre2_code *code;
     double weight;
     int intent, urgency, sentiment, churn;   /* -1: none */
+    size_t first_unit, n_units;
+};
+
+/* A top-level alternative of a rule's pattern, compiled on its own so the
+ * prefilter can skip it by its own literals ("refund|money back" runs the
+ * "money back" branch only where "money" occurs). */
+struct unit {
+    pcre2_code *code;
+    size_t rule;
     bool prefiltered;          /* has literals in the automaton */
+    bool owned;                /* code is its own (else the rule's) */
 };
 
 struct candor_rules {
@@ -87,7 +97,9 @@ struct candor_rules {
     /* Aho-Corasick over all literals */
     char **lits;               /* folded literal strings */
     size_t n_lits;
-    size_t **lit_rules;        /* per literal: rule indexes */
+    struct unit *units;
+    size_t n_units, cap_units;
+    size_t **lit_rules;        /* per literal: unit indexes */
     size_t *lit_nrules;
     uint8_t cls[256];          /* byte -> class (0: in no literal) */
     size_t n_cls;
@@ -95,8 +107,6 @@ struct candor_rules {
     int32_t *out;              /* state -> literal ending here, or -1 */
     int32_t *dict;             /* state -> nearest proper suffix state with an output, or 0 */
     size_t n_states;
-    size_t *always[F_COUNT];   /* rules run without prefilter, per field */
-    size_t n_always[F_COUNT];
 };
 
 /* ------------------------------------------------------------------ */
@@ -547,6 +557,10 @@ static void rules_free(struct candor_rules *r)
         pcre2_code_free(r->v[i].code);
     }
     free(r->v);
+    for (size_t i = 0; i < r->n_units; i++)
+        if (r->units[i].owned)
+            pcre2_code_free(r->units[i].code);
+    free(r->units);
     for (size_t i = 0; i < r->n_lits; i++) {
         free(r->lits[i]);
         free(r->lit_rules[i]);
@@ -557,8 +571,6 @@ static void rules_free(struct candor_rules *r)
     free(r->delta);
     free(r->out);
     free(r->dict);
-    for (int f = 0; f < F_COUNT; f++)
-        free(r->always[f]);
     free(r);
 }
 
@@ -605,6 +617,101 @@ static candor_status_t add_literal(struct candor_rules *r, const char *lit, size
     if (!push_index(&r->lit_rules[i], &r->lit_nrules[i], rule))
         return candor__fail(CANDOR_ENOMEM, "out of memory");
     return CANDOR_OK;
+}
+
+/* The top-level alternatives of PATTERN (new strings), or 0 when it has
+ * none or uses syntax whose meaning would change when split (inline
+ * options, back references, \Q...\E). */
+static size_t split_top(const char *p, char ***out)
+{
+    *out = NULL;
+    size_t len = strlen(p), start = 0, n = 0;
+    int depth = 0;
+    char **v = NULL;
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (c == '\\') {
+            char e = p[i + 1];
+            if (e == 'Q' || e == 'g' || e == 'k' || (e >= '1' && e <= '9'))
+                goto nosplit;
+            i++;
+            continue;
+        }
+        if (c == '[') {
+            size_t j = i + 1;
+            if (j < len && p[j] == '^')
+                j++;
+            if (j < len && p[j] == ']')
+                j++;
+            while (j < len && p[j] != ']') {
+                if (p[j] == '\\')
+                    j++;
+                j++;
+            }
+            i = j;
+            continue;
+        }
+        if (c == '(') {
+            if (p[i + 1] == '?' && p[i + 2] && strchr(":=!<>#P'", p[i + 2]) == NULL)
+                goto nosplit;   /* (?i) and friends */
+            if (p[i + 1] == '*')
+                goto nosplit;
+            depth++;
+        } else if (c == ')') {
+            depth--;
+        } else if (c == '|' && depth == 0) {
+            char **nv = realloc(v, (n + 2) * sizeof *nv);
+            if (!nv)
+                goto nosplit;
+            v = nv;
+            v[n++] = candor__strndup(p + start, i - start);
+            start = i + 1;
+        }
+    }
+    if (n == 0)
+        return 0;
+    v[n++] = candor__strdup(p + start);
+    for (size_t i = 0; i < n; i++)
+        if (!v[i] || !*v[i])
+            goto nosplit;
+    *out = v;
+    return n;
+nosplit:
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+    return 0;
+}
+
+static candor_status_t add_unit(struct candor_rules *r, pcre2_code *code, size_t rule, bool owned,
+                                const char *pattern)
+{
+    if (r->n_units == r->cap_units) {
+        size_t nc = r->cap_units ? r->cap_units * 2 : 64;
+        struct unit *nv = realloc(r->units, nc * sizeof *nv);
+        if (!nv) {
+            if (owned)
+                pcre2_code_free(code);
+            return candor__fail(CANDOR_ENOMEM, "out of memory");
+        }
+        r->units = nv;
+        r->cap_units = nc;
+    }
+    size_t u = r->n_units++;
+    r->units[u] = (struct unit){ code, rule, false, owned };
+    char **lits = NULL;
+    size_t nl = 0;
+    if (r->v[rule].field != F_HEADER)
+        candor__rules_literals(pattern, &lits, &nl);
+    candor_status_t st = CANDOR_OK;
+    for (size_t i = 0; i < nl; i++) {
+        if (st == CANDOR_OK)
+            st = add_literal(r, lits[i], u);
+        free(lits[i]);
+    }
+    free(lits);
+    r->units[u].prefiltered = nl > 0;
+    return st;
 }
 
 /* A short adversarial probe: a pattern that exhausts the match limit on
@@ -747,24 +854,40 @@ static candor_status_t load_rule(struct candor_ctx *ctx, struct candor_rules *r,
                 "rule %s: pattern backtracks catastrophically (hits the match limit on a short probe)",
                 ru->id);
     }
-    char **lits = NULL;
-    size_t nl = 0;
-    candor__rules_literals(pat, &lits, &nl);
-    free(pat);
-    candor_status_t st = CANDOR_OK;
     size_t idx = r->n - 1;
-    for (size_t i = 0; i < nl; i++) {
-        if (st == CANDOR_OK)
-            st = add_literal(r, lits[i], idx);
-        free(lits[i]);
+    ru->first_unit = r->n_units;
+    char **parts = NULL;
+    size_t np = ru->field == F_HEADER ? 0 : split_top(pat, &parts);
+    pcre2_code **codes = np ? calloc(np, sizeof *codes) : NULL;
+    bool split = np > 0 && codes;
+    for (size_t i = 0; split && i < np; i++) {
+        codes[i] = candor__rules_compile(parts[i], caseless);
+        if (!codes[i])
+            split = false;
     }
-    free(lits);
-    if (st != CANDOR_OK)
-        return st;
-    ru->prefiltered = nl > 0 && ru->field != F_HEADER;
-    if (!ru->prefiltered && !push_index(&r->always[ru->field], &r->n_always[ru->field], idx))
-        return candor__fail(CANDOR_ENOMEM, "out of memory");
-    return CANDOR_OK;
+    candor_status_t st = CANDOR_OK;
+    if (split) {
+        for (size_t i = 0; i < np; i++) {
+            if (st == CANDOR_OK)
+                st = add_unit(r, codes[i], idx, true, parts[i]);
+            else
+                pcre2_code_free(codes[i]);
+            codes[i] = NULL;
+        }
+    } else {
+        for (size_t i = 0; codes && i < np; i++)
+            pcre2_code_free(codes[i]);
+        st = add_unit(r, ru->code, idx, false, pat);
+    }
+    for (size_t i = 0; i < np; i++)
+        free(parts[i]);
+    free(parts);
+    free(codes);
+    free(pat);
+    ru->n_units = r->n_units - ru->first_unit;
+    if (st == CANDOR_OK)
+        candor__clear_error();   /* a branch that did not compile alone */
+    return st;
 }
 
 candor_status_t candor__rules_load(struct candor_ctx *ctx, struct _xmlNode *section)
@@ -887,12 +1010,15 @@ static candor_status_t add_hit(struct run *x, size_t i)
     return CANDOR_OK;
 }
 
-static candor_status_t run_rule(struct run *x, size_t i, const char *s, size_t len)
+static candor_status_t run_rule(struct run *x, size_t i, pcre2_code *code, const char *s, size_t len,
+                                bool *hit)
 {
     x->out->n_run++;
-    int rc = pcre2_match(x->r->v[i].code, (PCRE2_SPTR)s, len, 0, 0, x->md, x->mc);
-    if (rc >= 0)
+    int rc = pcre2_match(code, (PCRE2_SPTR)s, len, 0, 0, x->md, x->mc);
+    if (rc >= 0) {
+        *hit = true;
         return add_hit(x, i);
+    }
     if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
         rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT)
         x->out->n_limited++;
@@ -917,6 +1043,7 @@ static candor_status_t run_field_len(struct run *x, enum field f, const char *s,
     if (flen > fmax)
         flen = fmax;
     memset(x->lit_seen, 0, r->n_lits);
+    memset(x->cand, 0, r->n_units);
     size_t K = r->n_cls;
     int32_t st = 0;
     const unsigned char *p = (const unsigned char *)folded;
@@ -933,21 +1060,16 @@ static candor_status_t run_field_len(struct run *x, enum field f, const char *s,
     }
     free(own);
     candor_status_t rc = CANDOR_OK;
-    /* Rules in configuration order, so explain lists them that way. */
-    size_t ai = 0;
+    /* Rules in configuration order, so explain lists them that way; a rule
+     * counts once, at its first matching alternative. */
     for (size_t i = 0; i < r->n && rc == CANDOR_OK; i++) {
         const struct rule *ru = &r->v[i];
         if (ru->field != f)
             continue;
-        bool go = false;
-        if (ru->prefiltered) {
-            go = x->cand[i];
-        } else if (ai < r->n_always[f] && r->always[f][ai] == i) {
-            go = true;
-            ai++;
-        }
-        if (go)
-            rc = run_rule(x, i, s, len);
+        bool hit = false;
+        for (size_t u = ru->first_unit; u < ru->first_unit + ru->n_units && !hit && rc == CANDOR_OK; u++)
+            if (!r->units[u].prefiltered || x->cand[u])
+                rc = run_rule(x, i, r->units[u].code, s, len, &hit);
     }
     return rc;
 }
@@ -971,13 +1093,13 @@ candor_status_t candor__rules_apply(const struct candor_ctx *ctx, const struct c
     struct run x = { r, NULL, NULL, NULL, NULL, explain, out };
     x.md = pcre2_match_data_create(1, NULL);
     x.mc = pcre2_match_context_create(NULL);
-    x.cand = calloc(r->n + r->n_lits + 1, 1);
+    x.cand = calloc(r->n_units + r->n_lits + 1, 1);
     candor_status_t st = CANDOR_OK;
     if (!x.md || !x.mc || !x.cand) {
         st = candor__fail(CANDOR_ENOMEM, "out of memory");
         goto done;
     }
-    x.lit_seen = x.cand + r->n;
+    x.lit_seen = x.cand + r->n_units;
     pcre2_set_match_limit(x.mc, r->match_limit);
     pcre2_set_depth_limit(x.mc, r->depth_limit);
 
