@@ -84,6 +84,7 @@ struct head {
 
 struct candor_model {
     struct head heads[CANDOR_N_HEADS];
+    float *hdev[CANDOR_N_HEADS];   /* head deviations aligned with keys (n * K) */
     uint32_t mask;
     size_t n;            /* features */
     uint32_t *keys;
@@ -308,6 +309,7 @@ void candor__features_free(struct candor_features *f)
             free(f->text[i]);
     free(f->text);
     free(f->h);
+    free(f->idx);
     memset(f, 0, sizeof *f);
 }
 
@@ -377,8 +379,10 @@ void candor__model_free(struct candor_model *m)
 {
     if (!m)
         return;
-    for (int i = 0; i < CANDOR_N_HEADS; i++)
+    for (int i = 0; i < CANDOR_N_HEADS; i++) {
         head_free(&m->heads[i]);
+        free(m->hdev[i]);
+    }
     free(m->keys);
     free(m->logp);
     free(m->dev);
@@ -501,20 +505,34 @@ bool candor__model_head(const struct candor_model *m, int head, const struct can
     if (!m || head < 0 || head >= CANDOR_N_HEADS || !m->heads[head].present)
         return false;
     double L[MAX_HK];
-    head_logits(&m->heads[head], head_K[head], f->h, f->n, L);
+    int K = head_K[head];
+    if (f->idx && m->hdev[head]) {
+        for (int k = 0; k < K; k++)
+            L[k] = 0;
+        for (size_t i = 0; i < f->n; i++)
+            if (f->idx[i] >= 0)
+                for (int k = 0; k < K; k++)
+                    L[k] += m->hdev[head][(size_t)f->idx[i] * (size_t)K + (size_t)k];
+    } else {
+        head_logits(&m->heads[head], K, f->h, f->n, L);
+    }
     head_combine(&m->heads[head], head_K[head], head_D[head], L, x, prob);
     return true;
 }
 
-bool candor__model_logits(const struct candor_model *m, const struct candor_features *f,
+bool candor__model_logits(const struct candor_model *m, struct candor_features *f,
                           double logit[CANDOR_N_INTENTS])
 {
     for (int c = 0; c < CANDOR_N_INTENTS; c++)
         logit[c] = 0;
     if (!m)
         return false;
+    if (!f->idx && f->n)
+        f->idx = malloc(f->n * sizeof *f->idx);   /* a cache for the heads; optional */
     for (size_t i = 0; i < f->n; i++) {
         int32_t x = model_find(m, f->h[i]);
+        if (f->idx)
+            f->idx[i] = x;
         if (x < 0)
             continue;
         /* deviations from the per-feature mean: the same argmax and
@@ -876,6 +894,19 @@ candor_status_t candor__model_load(const char *path, struct candor_model **out)
         if (st == CANDOR_OK && hseen[i])
             st = head_finish(&m->heads[i], head_K[i], hcounts[i], htotals[i]);
         free(hcounts[i]);
+        /* align the head with the intent table: one lookup per feature */
+        struct head *h = &m->heads[i];
+        if (st == CANDOR_OK && h->present) {
+            size_t K = (size_t)head_K[i];
+            m->hdev[i] = calloc((m->n ? m->n : 1) * K, sizeof *m->hdev[i]);
+            if (!m->hdev[i])
+                st = candor__fail(CANDOR_ENOMEM, "out of memory");
+            for (size_t j = 0; m->hdev[i] && j < h->n; j++) {
+                int32_t x = model_find(m, h->keys[j]);
+                if (x >= 0)
+                    memcpy(&m->hdev[i][(size_t)x * K], &h->dev[j * K], K * sizeof *h->dev);
+            }
+        }
     }
     free(counts);
     free(data);
@@ -1286,8 +1317,9 @@ static candor_status_t heldout_scores(const struct candor_trainer *tr, const int
         for (size_t i = 0; i < tr->n; i++) {
             if (fold[i] != k)
                 continue;
-            struct candor_features f = { tr->docs[i].h, NULL, tr->docs[i].n, tr->docs[i].n };
+            struct candor_features f = { .h = tr->docs[i].h, .n = tr->docs[i].n, .cap = tr->docs[i].n };
             candor__model_logits(m, &f, h[i].logit);
+            free(f.idx);
             memcpy(h[i].rules, tr->docs[i].rules, sizeof h[i].rules);
             h[i].label = tr->docs[i].label;
         }

@@ -20,6 +20,7 @@ struct candor_model;
 struct candor_features {
     uint32_t *h;
     char **text;         /* NULL unless asked for; parallel to h */
+    int32_t *idx;        /* set by candor__model_logits: index in the model, -1 unknown */
     size_t n;
     size_t cap;
 };
@@ -35,7 +36,7 @@ CANDOR_HIDDEN void candor__features_free(struct candor_features *f);
 /* Per-intent log-likelihood sums for F (uncalibrated), into LOGIT. False
  * when the ctx has no model (LOGIT zeroed). */
 CANDOR_HIDDEN bool candor__model_logits(const struct candor_model *m,
-        const struct candor_features *f, double logit[CANDOR_N_INTENTS]);
+        struct candor_features *f, double logit[CANDOR_N_INTENTS]);
 
 /* Combine model logits and rule intent scores into calibrated
  * probabilities: p = softmax(logit / T + s * rules). */

@@ -57,8 +57,17 @@ static const char *const entity_names[E_COUNT] = {
     "tracking_number", "ticket", "order_number", "phone", "amount", "date",
 };
 
+/* Every configured word -> the kinds it belongs to (bit 1 << W_*): one
+ * hash lookup per token instead of one search per list. */
+struct wordmap {
+    char **word;
+    unsigned *kinds;
+    size_t mask;         /* table size - 1; 0: empty */
+};
+
 struct candor_triage_conf {
     struct wordset words[W_COUNT];
+    struct wordmap map;
     double pos_thr, neg_thr, urg_thr, churn_thr;
     int intent_urgency[CANDOR_N_INTENTS];     /* -1: none */
     double intent_sentiment[CANDOR_N_INTENTS];
@@ -293,9 +302,53 @@ static int str_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool ws_has(const struct wordset *w, const char *s)
+
+static uint32_t word_hash(const char *s)
 {
-    return w->n && bsearch(&s, w->v, w->n, sizeof *w->v, str_cmp) != NULL;
+    uint32_t h = 2166136261u;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static unsigned word_kinds(const struct candor_triage_conf *tc, const char *w)
+{
+    const struct wordmap *m = &tc->map;
+    if (!m->mask)
+        return 0;
+    for (size_t i = word_hash(w) & m->mask;; i = (i + 1) & m->mask) {
+        if (!m->word[i])
+            return 0;
+        if (strcmp(m->word[i], w) == 0)
+            return m->kinds[i];
+    }
+}
+
+static bool wordmap_build(struct candor_triage_conf *tc)
+{
+    size_t total = 0;
+    for (int k = 0; k < W_COUNT; k++)
+        total += tc->words[k].n;
+    size_t ts = 16;
+    while (ts < total * 2)
+        ts <<= 1;
+    tc->map.word = calloc(ts, sizeof *tc->map.word);
+    tc->map.kinds = calloc(ts, sizeof *tc->map.kinds);
+    if (!tc->map.word || !tc->map.kinds)
+        return false;
+    tc->map.mask = ts - 1;
+    for (int k = 0; k < W_COUNT; k++)
+        for (size_t j = 0; j < tc->words[k].n; j++) {
+            const char *w = tc->words[k].v[j];
+            size_t i = word_hash(w) & tc->map.mask;
+            while (tc->map.word[i] && strcmp(tc->map.word[i], w) != 0)
+                i = (i + 1) & tc->map.mask;
+            tc->map.word[i] = tc->words[k].v[j];   /* borrowed from the lists */
+            tc->map.kinds[i] |= 1u << k;
+        }
+    return true;
 }
 
 static bool ws_add_list(struct wordset *w, const char *list)
@@ -341,6 +394,8 @@ void candor__triage_conf_free(struct candor_triage_conf *tc)
             free(tc->words[k].v[i]);
         free(tc->words[k].v);
     }
+    free(tc->map.word);
+    free(tc->map.kinds);
     for (int k = 0; k < E_COUNT; k++)
         for (size_t i = 0; i < tc->n_ent[k]; i++)
             pcre2_code_free(tc->ent[k][i]);
@@ -403,6 +458,8 @@ candor_status_t candor__triage_load(struct candor_ctx *ctx, struct _xmlNode *sec
     for (int k = 0; k < W_COUNT; k++)
         if (tc->words[k].n)
             qsort(tc->words[k].v, tc->words[k].n, sizeof *tc->words[k].v, str_cmp);
+    if (!wordmap_build(tc))
+        return candor__fail(CANDOR_ENOMEM, "out of memory");
     for (int k = 0; k < E_COUNT; k++)
         for (size_t i = 0; entity_patterns[k][i]; i++) {
             pcre2_code *code = candor__rules_compile(entity_patterns[k][i], false);
@@ -485,9 +542,9 @@ static size_t sent_token(const char *s, size_t len, size_t *pos, char *tok, bool
     return n;
 }
 
-static bool is_negator(const struct candor_triage_conf *tc, const char *t, size_t n)
+static bool is_negator(unsigned kinds, const char *t, size_t n)
 {
-    if (ws_has(&tc->words[W_NEGATOR], t))
+    if (kinds & (1u << W_NEGATOR))
         return true;
     return n > 3 && strcmp(t + n - 3, "n't") == 0;
 }
@@ -523,22 +580,23 @@ static void sentiment_pass(const struct candor_triage_conf *tc, const char *s, s
             since_neg = 100;
             since_int = 100;
         }
+        unsigned kinds = word_kinds(tc, tok);
         for (int l = 0; l < N_LANG; l++)
-            if (ws_has(&tc->words[W_STOP_EN + l], tok))
+            if (kinds & (1u << (W_STOP_EN + l)))
                 sig->lang_hits[l]++;
         since_neg++;
         since_int++;
-        if (is_negator(tc, tok, n)) {
+        if (is_negator(kinds, tok, n)) {
             since_neg = 0;
             continue;
         }
-        if (ws_has(&tc->words[W_INTENS], tok)) {
+        if (kinds & (1u << W_INTENS)) {
             since_int = 0;
             if (caps)
                 since_int = -1;   /* "VERY": stronger still */
             continue;
         }
-        if (ws_has(&tc->words[W_FRUST], tok)) {
+        if (kinds & (1u << W_FRUST)) {
             sig->frustration += 1;
             if (sig->why) {
                 char w[120];
@@ -546,7 +604,7 @@ static void sentiment_pass(const struct candor_triage_conf *tc, const char *s, s
                 candor__strv_push(sig->why, w);
             }
         }
-        int pol = ws_has(&tc->words[W_POS], tok) ? 1 : ws_has(&tc->words[W_NEG], tok) ? -1 : 0;
+        int pol = (kinds & (1u << W_POS)) ? 1 : (kinds & (1u << W_NEG)) ? -1 : 0;
         if (!pol)
             continue;
         double v = pol;
