@@ -683,6 +683,159 @@ nosplit:
     return 0;
 }
 
+/* Length of the zero-width prefix (\b, ^) of P. */
+static size_t zero_width_len(const char *p)
+{
+    size_t i = 0;
+    for (;;) {
+        if (p[i] == '\\' && (p[i + 1] == 'b' || p[i + 1] == 'B'))
+            i += 2;
+        else if (p[i] == '^')
+            i++;
+        else
+            return i;
+    }
+}
+
+/* B is "Z(A1|A2|...)Z'" with Z, Z' zero-width (\b, ^, $) and no quantifier
+ * on the group: the alternatives distributed, "Z(?:Ai)Z'" each, so that
+ * each runs only where its own literal occurs. 0 when B has another shape. */
+static size_t distribute(const char *b, char ***out)
+{
+    *out = NULL;
+    size_t z = zero_width_len(b);
+    if (b[z] != '(')
+        return 0;
+    size_t i = z + 1, open = z;
+    if (b[i] == '?') {
+        if (b[i + 1] != ':')
+            return 0;
+        i += 2;
+    }
+    size_t inner = i;
+    int depth = 1;
+    for (; b[i] && depth > 0; i++) {
+        if (b[i] == '\\') {
+            if (!b[i + 1])
+                return 0;
+            i++;
+        } else if (b[i] == '[') {
+            size_t j = i + 1;
+            if (b[j] == '^')
+                j++;
+            if (b[j] == ']')
+                j++;
+            while (b[j] && b[j] != ']') {
+                if (b[j] == '\\' && b[j + 1])
+                    j++;
+                j++;
+            }
+            if (!b[j])
+                return 0;
+            i = j;
+        } else if (b[i] == '(') {
+            depth++;
+        } else if (b[i] == ')') {
+            depth--;
+        }
+    }
+    if (depth)
+        return 0;
+    size_t close = i - 1;                       /* the ')' */
+    const char *suffix = b + i;
+    for (const char *q = suffix; *q;) {         /* only \b, \B, $ after it */
+        if (q[0] == '\\' && (q[1] == 'b' || q[1] == 'B'))
+            q += 2;
+        else if (q[0] == '$')
+            q++;
+        else
+            return 0;
+    }
+    char *in = candor__strndup(b + inner, close - inner);
+    if (!in)
+        return 0;
+    char **alts = NULL;
+    size_t n = split_top(in, &alts);
+    free(in);
+    if (n < 2)
+        return 0;
+    char **v = calloc(n, sizeof *v);
+    for (size_t k = 0; v && k < n; k++) {
+        struct candor_buf t = CANDOR_BUF_INIT;
+        candor__buf_append(&t, b, open);
+        candor__buf_puts(&t, "(?:");
+        candor__buf_puts(&t, alts[k]);
+        candor__buf_putc(&t, ')');
+        candor__buf_puts(&t, suffix);
+        v[k] = candor__buf_steal(&t);
+    }
+    bool ok = v != NULL;
+    for (size_t k = 0; k < n; k++) {
+        ok = ok && v[k];
+        free(alts[k]);
+    }
+    free(alts);
+    if (!ok) {
+        for (size_t k = 0; v && k < n; k++)
+            free(v[k]);
+        free(v);
+        return 0;
+    }
+    *out = v;
+    return n;
+}
+
+/* The units of PATTERN: its top-level alternatives, each with an outer
+ * group distributed (see distribute()); 0 when it is one unit. */
+static size_t unit_patterns(const char *pattern, char ***out)
+{
+    char **top = NULL;
+    size_t nt = split_top(pattern, &top);
+    if (nt == 0) {
+        top = malloc(sizeof *top);
+        if (!top || !(top[0] = candor__strdup(pattern))) {
+            free(top);
+            return 0;
+        }
+        nt = 1;
+    }
+    char **v = NULL;
+    size_t n = 0;
+    bool ok = true;
+    for (size_t i = 0; i < nt; i++) {
+        char **d = NULL;
+        size_t nd = distribute(top[i], &d);
+        size_t add = nd ? nd : 1;
+        char **nv = ok ? realloc(v, (n + add) * sizeof *nv) : NULL;
+        if (!nv) {
+            ok = false;
+            for (size_t k = 0; k < nd; k++)
+                free(d[k]);
+            free(d);
+            free(top[i]);
+            continue;
+        }
+        v = nv;
+        if (nd) {
+            for (size_t k = 0; k < nd; k++)
+                v[n++] = d[k];
+            free(d);
+            free(top[i]);
+        } else {
+            v[n++] = top[i];
+        }
+    }
+    free(top);
+    if (!ok || n < 2) {
+        for (size_t k = 0; k < n; k++)
+            free(v[k]);
+        free(v);
+        return 0;
+    }
+    *out = v;
+    return n;
+}
+
 static candor_status_t add_unit(struct candor_rules *r, pcre2_code *code, size_t rule, bool owned,
                                 const char *pattern)
 {
@@ -857,7 +1010,7 @@ static candor_status_t load_rule(struct candor_ctx *ctx, struct candor_rules *r,
     size_t idx = r->n - 1;
     ru->first_unit = r->n_units;
     char **parts = NULL;
-    size_t np = ru->field == F_HEADER ? 0 : split_top(pat, &parts);
+    size_t np = ru->field == F_HEADER ? 0 : unit_patterns(pat, &parts);
     pcre2_code **codes = np ? calloc(np, sizeof *codes) : NULL;
     bool split = np > 0 && codes;
     for (size_t i = 0; split && i < np; i++) {
