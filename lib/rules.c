@@ -528,9 +528,16 @@ static candor_status_t ac_build(struct candor_rules *r)
 
 void *candor__rules_compile(const char *pattern, bool caseless)
 {
+    return candor__rules_compile_opts(pattern, caseless, true);
+}
+
+void *candor__rules_compile_opts(const char *pattern, bool caseless, bool ucp)
+{
     int err;
     PCRE2_SIZE off;
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C | PCRE2_MATCH_INVALID_UTF;
+    uint32_t opts = PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C | PCRE2_MATCH_INVALID_UTF;
+    if (ucp)
+        opts |= PCRE2_UCP;
     if (caseless)
         opts |= PCRE2_CASELESS;
     pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts,

@@ -62,6 +62,9 @@ CANDOR_HIDDEN const char *candor__rule_effect(const struct candor_ctx *ctx, size
  * false, UTF, UCP, JIT). Returns NULL with the error set (CANDOR_ECONFIG,
  * "what") on a bad pattern. The result is a pcre2_code_8 *. */
 CANDOR_HIDDEN void *candor__rules_compile(const char *pattern, bool caseless);
+/* The same with UCP off (\b, \w, \d ASCII only: faster, for patterns
+ * whose boundaries are ASCII anyway, such as the entity patterns). */
+CANDOR_HIDDEN void *candor__rules_compile_opts(const char *pattern, bool caseless, bool ucp);
 
 /* The literal strings of which any match of PATTERN must contain one
  * (folded), or none (*N = 0) when no such set could be derived. Exposed for

@@ -175,13 +175,21 @@ static candor_status_t find_entities(const struct candor_triage_conf *tc, const 
     pcre2_set_match_limit(mc, 100000);
     pcre2_set_depth_limit(mc, 1000);
     candor_status_t st = CANDOR_OK;
-    /* Cheap skip: every entity contains a digit. */
+    /* Every entity contains a digit, and its keyword (if any) comes at
+     * most a few dozen bytes before it: skip the text before. */
     bool digit = false;
+    size_t first = 0;
     for (size_t i = 0; i < len && !digit; i++)
-        digit = candor__is_digit((unsigned char)text[i]);
+        if (candor__is_digit((unsigned char)text[i])) {
+            digit = true;
+            first = i;
+        }
+    size_t start = first > 80 ? first - 80 : 0;
+    while (start > 0 && ((unsigned char)text[start] & 0xC0) == 0x80)
+        start--;
     for (int k = 0; digit && k < E_COUNT && st == CANDOR_OK; k++) {
         for (size_t p = 0; p < tc->n_ent[k] && st == CANDOR_OK; p++) {
-            size_t off = 0;
+            size_t off = start;
             for (int guard = 0; guard < 200 && off < len && *ns < MAX_ENTITIES; guard++) {
                 int rc = pcre2_match(tc->ent[k][p], (PCRE2_SPTR)text, len, off, 0, md, mc);
                 if (rc < 0)
@@ -462,7 +470,7 @@ candor_status_t candor__triage_load(struct candor_ctx *ctx, struct _xmlNode *sec
         return candor__fail(CANDOR_ENOMEM, "out of memory");
     for (int k = 0; k < E_COUNT; k++)
         for (size_t i = 0; entity_patterns[k][i]; i++) {
-            pcre2_code *code = candor__rules_compile(entity_patterns[k][i], false);
+            pcre2_code *code = candor__rules_compile_opts(entity_patterns[k][i], false, false);
             if (!code)
                 return candor__fail(CANDOR_ERROR, "entity pattern %s/%zu: %s", entity_names[k], i,
                                     candor_errmsg());
