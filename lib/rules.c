@@ -85,6 +85,7 @@ struct unit {
     size_t rule;
     bool prefiltered;          /* has literals in the automaton */
     bool owned;                /* code is its own (else the rule's) */
+    size_t width;              /* the widest match in bytes, or UNBOUNDED */
 };
 
 struct candor_rules {
@@ -843,6 +844,135 @@ static size_t unit_patterns(const char *pattern, char ***out)
     return n;
 }
 
+#define UNBOUNDED SIZE_MAX
+static size_t width_alt(const char *p, size_t *i, size_t len, int depth);
+
+static size_t wadd(size_t a, size_t b) { return a == UNBOUNDED || b == UNBOUNDED ? UNBOUNDED : a + b; }
+
+/* The most bytes a match of the sequence at P+*I can span (4 bytes a
+ * character), UNBOUNDED for *, +, {n,} or syntax not modelled. */
+static size_t width_seq(const char *p, size_t *i, size_t len, int depth)
+{
+    size_t w = 0;
+    while (*i < len && p[*i] != '|' && p[*i] != ')') {
+        size_t atom = 4;
+        char c = p[*i];
+        if (c == '(') {
+            (*i)++;
+            bool zero = false;
+            if (p[*i] == '?') {
+                if (p[*i + 1] == ':' || p[*i + 1] == '>')
+                    *i += 2;
+                else if (p[*i + 1] == '=' || p[*i + 1] == '!')
+                    *i += 2, zero = true;
+                else if (p[*i + 1] == '<' && (p[*i + 2] == '=' || p[*i + 2] == '!'))
+                    *i += 3, zero = true;
+                else
+                    return UNBOUNDED;
+            }
+            if (depth > 50)
+                return UNBOUNDED;
+            atom = width_alt(p, i, len, depth + 1);
+            if (*i >= len || p[*i] != ')')
+                return UNBOUNDED;
+            (*i)++;
+            if (zero)
+                atom = 0;
+        } else if (c == '[') {
+            size_t j = *i + 1;
+            if (p[j] == '^')
+                j++;
+            if (p[j] == ']')
+                j++;
+            while (j < len && p[j] != ']') {
+                if (p[j] == '\\')
+                    j++;
+                j++;
+            }
+            if (j >= len)
+                return UNBOUNDED;
+            *i = j + 1;
+        } else if (c == '\\') {
+            char e = p[*i + 1];
+            if (e == 'b' || e == 'B' || e == 'A' || e == 'z' || e == 'Z' || e == 'G')
+                atom = 0;
+            else if (e == 'R' || e == 'X' || e == 'Q' || e == 'x' || e == 'p' || e == 'P' ||
+                     e == 'g' || e == 'k' || (e >= '0' && e <= '9'))
+                return UNBOUNDED;
+            *i += 2;
+        } else if (c == '^' || c == '$') {
+            atom = 0;
+            (*i)++;
+        } else if (c == '*' || c == '+' || c == '?') {
+            return UNBOUNDED;
+        } else {
+            (*i)++;
+            while (*i < len && ((unsigned char)p[*i] & 0xC0) == 0x80)
+                (*i)++;
+        }
+        /* quantifier */
+        if (*i < len) {
+            char q = p[*i];
+            if (q == '*' || q == '+')
+                return UNBOUNDED;
+            if (q == '?') {
+                (*i)++;
+            } else if (q == '{') {
+                size_t j = *i + 1, lo = 0, hi = 0;
+                bool digits = false, comma = false, hid = false;
+                while (j < len && candor__is_digit((unsigned char)p[j]))
+                    lo = lo * 10 + (size_t)(p[j++] - '0'), digits = true;
+                if (j < len && p[j] == ',') {
+                    comma = true;
+                    j++;
+                    while (j < len && candor__is_digit((unsigned char)p[j]))
+                        hi = hi * 10 + (size_t)(p[j++] - '0'), hid = true;
+                }
+                if (digits && j < len && p[j] == '}') {
+                    if (comma && !hid)
+                        return UNBOUNDED;
+                    size_t n = comma ? hi : lo;
+                    if (n > 1000)
+                        return UNBOUNDED;
+                    atom = atom == UNBOUNDED ? UNBOUNDED : atom * n;
+                    *i = j + 1;
+                }
+            }
+            if (*i < len && (p[*i] == '?' || p[*i] == '+'))
+                (*i)++;
+        }
+        w = wadd(w, atom);
+        if (w == UNBOUNDED)
+            return UNBOUNDED;
+    }
+    return w;
+}
+
+static size_t width_alt(const char *p, size_t *i, size_t len, int depth)
+{
+    size_t best = 0;
+    for (;;) {
+        size_t w = width_seq(p, i, len, depth);
+        if (w == UNBOUNDED)
+            return UNBOUNDED;
+        if (w > best)
+            best = w;
+        if (*i < len && p[*i] == '|') {
+            (*i)++;
+            continue;
+        }
+        return best;
+    }
+}
+
+/* The widest a match of PATTERN can be, in bytes, or UNBOUNDED. */
+static size_t max_width(const char *pattern)
+{
+    size_t i = 0, len = strlen(pattern);
+    size_t w = width_alt(pattern, &i, len, 0);
+    return i == len ? w : UNBOUNDED;
+}
+
 static candor_status_t add_unit(struct candor_rules *r, pcre2_code *code, size_t rule, bool owned,
                                 const char *pattern)
 {
@@ -858,7 +988,7 @@ static candor_status_t add_unit(struct candor_rules *r, pcre2_code *code, size_t
         r->cap_units = nc;
     }
     size_t u = r->n_units++;
-    r->units[u] = (struct unit){ code, rule, false, owned };
+    r->units[u] = (struct unit){ code, rule, false, owned, max_width(pattern) };
     char **lits = NULL;
     size_t nl = 0;
     if (r->v[rule].field != F_HEADER)
@@ -1140,6 +1270,7 @@ struct run {
     pcre2_match_context *mc;
     uint8_t *cand;             /* per rule: may match */
     uint8_t *lit_seen;
+    size_t *first;             /* per unit: where its earliest literal starts */
     bool explain;
     struct candor_rule_scores *out;
 };
@@ -1171,10 +1302,10 @@ static candor_status_t add_hit(struct run *x, size_t i)
 }
 
 static candor_status_t run_rule(struct run *x, size_t i, pcre2_code *code, const char *s, size_t len,
-                                bool *hit)
+                                size_t from, bool *hit)
 {
     x->out->n_run++;
-    int rc = pcre2_match(code, (PCRE2_SPTR)s, len, 0, 0, x->md, x->mc);
+    int rc = pcre2_match(code, (PCRE2_SPTR)s, len, from, 0, x->md, x->mc);
     if (rc >= 0) {
         *hit = true;
         return add_hit(x, i);
@@ -1204,6 +1335,10 @@ static candor_status_t run_field_len(struct run *x, enum field f, const char *s,
         flen = fmax;
     memset(x->lit_seen, 0, r->n_lits);
     memset(x->cand, 0, r->n_units);
+    /* Offsets in the folded text are offsets in S when folding kept the
+     * length (always for ASCII): then a bounded unit can start its search
+     * at most its width before its earliest literal. */
+    bool same = strlen(folded) == len;
     size_t K = r->n_cls;
     int32_t st = 0;
     const unsigned char *p = (const unsigned char *)folded;
@@ -1214,8 +1349,13 @@ static candor_status_t run_field_len(struct run *x, enum field f, const char *s,
             if (x->lit_seen[l])
                 continue;
             x->lit_seen[l] = 1;
-            for (size_t k = 0; k < r->lit_nrules[l]; k++)
-                x->cand[r->lit_rules[l][k]] = 1;
+            size_t at = j + 1 - strlen(r->lits[l]);
+            for (size_t k = 0; k < r->lit_nrules[l]; k++) {
+                size_t u = r->lit_rules[l][k];
+                if (!x->cand[u] || at < x->first[u])
+                    x->first[u] = at;
+                x->cand[u] = 1;
+            }
         }
     }
     free(own);
@@ -1227,9 +1367,18 @@ static candor_status_t run_field_len(struct run *x, enum field f, const char *s,
         if (ru->field != f)
             continue;
         bool hit = false;
-        for (size_t u = ru->first_unit; u < ru->first_unit + ru->n_units && !hit && rc == CANDOR_OK; u++)
-            if (!r->units[u].prefiltered || x->cand[u])
-                rc = run_rule(x, i, r->units[u].code, s, len, &hit);
+        for (size_t u = ru->first_unit; u < ru->first_unit + ru->n_units && !hit && rc == CANDOR_OK; u++) {
+            const struct unit *un = &r->units[u];
+            if (un->prefiltered && !x->cand[u])
+                continue;
+            size_t from = 0;
+            if (un->prefiltered && same && un->width != UNBOUNDED && x->first[u] > un->width) {
+                from = x->first[u] - un->width;
+                while (from > 0 && ((unsigned char)s[from] & 0xC0) == 0x80)
+                    from--;
+            }
+            rc = run_rule(x, i, un->code, s, len, from, &hit);
+        }
     }
     return rc;
 }
@@ -1250,12 +1399,13 @@ candor_status_t candor__rules_apply(const struct candor_ctx *ctx, const struct c
     const struct candor_rules *r = ctx ? ctx->rules : NULL;
     if (!r || r->n == 0)
         return CANDOR_OK;
-    struct run x = { r, NULL, NULL, NULL, NULL, explain, out };
+    struct run x = { r, NULL, NULL, NULL, NULL, NULL, explain, out };
     x.md = pcre2_match_data_create(1, NULL);
     x.mc = pcre2_match_context_create(NULL);
     x.cand = calloc(r->n_units + r->n_lits + 1, 1);
+    x.first = calloc(r->n_units + 1, sizeof *x.first);
     candor_status_t st = CANDOR_OK;
-    if (!x.md || !x.mc || !x.cand) {
+    if (!x.md || !x.mc || !x.cand || !x.first) {
         st = candor__fail(CANDOR_ENOMEM, "out of memory");
         goto done;
     }
@@ -1312,5 +1462,6 @@ done:
     pcre2_match_data_free(x.md);
     pcre2_match_context_free(x.mc);
     free(x.cand);
+    free(x.first);
     return st;
 }
