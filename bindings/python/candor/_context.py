@@ -244,7 +244,7 @@ class Context:
             s = getattr(loc, "ro", None)
             if s is not None and s.ptr:
                 return cast(int, s.ptr)
-            if getattr(loc, "no_state", None) is self:
+            if getattr(loc, "no_state", False):
                 return None
         ctx = self._ctx()
         out = c_void_p()
@@ -253,7 +253,7 @@ class Context:
             self._lib.candor_store_open(byref(out), ctx, self._state, flags)
         except Error:
             if readonly and self._state is None:
-                loc.no_state = self
+                loc.no_state = True
                 return None
             raise
         if not out.value:
