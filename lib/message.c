@@ -1299,12 +1299,16 @@ static const char *part_param(const struct mailmime *m, const char *name)
 }
 
 /* Decode the transfer encoding of a part's body. *OUT is an mmap_string
- * from libetpan (free with mailmime_decoded_part_free) or NULL with
- * *LEN = 0 when the decoded-bytes budget is spent. Returns false on OOM. */
-static bool decode_part(struct walk *w, const struct mailmime_data *data, char **out, size_t *len)
+ * from libetpan (free with mailmime_decoded_part_free) when *OWNED, else
+ * the part's own bytes (7bit, 8bit, binary: nothing to decode, so no
+ * copy); NULL with *LEN = 0 when the decoded-bytes budget is spent.
+ * Returns false on OOM. */
+static bool decode_part(struct walk *w, const struct mailmime_data *data, char **out, size_t *len,
+                        bool *owned)
 {
     *out = NULL;
     *len = 0;
+    *owned = false;
     if (!data || data->dt_type != MAILMIME_DATA_TEXT || !data->dt_data.dt_text.dt_data)
         return true;
     const char *src = data->dt_data.dt_text.dt_data;
@@ -1322,8 +1326,12 @@ static bool decode_part(struct walk *w, const struct mailmime_data *data, char *
             return true;
     }
     int enc = data->dt_encoded ? data->dt_encoding : MAILMIME_MECHANISM_8BIT;
-    if (enc != MAILMIME_MECHANISM_BASE64 && enc != MAILMIME_MECHANISM_QUOTED_PRINTABLE)
-        enc = MAILMIME_MECHANISM_8BIT;
+    if (enc != MAILMIME_MECHANISM_BASE64 && enc != MAILMIME_MECHANISM_QUOTED_PRINTABLE) {
+        *out = (char *)src;
+        *len = slen;
+        w->decoded += slen;
+        return true;
+    }
     /* libetpan's quoted-printable decoder reads two bytes after a '='
      * without checking the length, so "=X" at the very end of the input
      * read past the caller's buffer (fuzz-message, ASan): decode a copy
@@ -1344,6 +1352,7 @@ static bool decode_part(struct walk *w, const struct mailmime_data *data, char *
         candor__message_add_error(w->msg, "MIME: a part could not be decoded");
         return true;
     }
+    *owned = true;
     w->decoded += *len;
     return true;
 }
@@ -1418,10 +1427,11 @@ static bool add_attachment(struct walk *w, struct mailmime *m, const char *type)
         } else if (data->dt_encoded && data->dt_encoding == MAILMIME_MECHANISM_QUOTED_PRINTABLE) {
             char *dec;
             size_t dlen;
-            if (!decode_part(w, data, &dec, &dlen))
+            bool owned;
+            if (!decode_part(w, data, &dec, &dlen, &owned))
                 return false;
             size = dlen;
-            if (dec)
+            if (dec && owned)
                 mailmime_decoded_part_free(dec);
         } else {
             size = data->dt_data.dt_text.dt_length;
@@ -1568,33 +1578,50 @@ static bool walk_parts(struct walk *w, struct mailmime *m, size_t depth)
  * and cut the input before the one that passes LIMIT (libetpan recurses
  * once per container, so this bounds its stack and time whatever the
  * nesting), and find the longest line. Returns the length to parse. */
-static size_t prescan(const char *d, size_t len, size_t limit, size_t *longest)
+static size_t prescan(const char *d, size_t len, size_t limit, size_t line_limit,
+                      size_t *longest)
 {
-    size_t count = 0, pos = 0, cut = len;
+    size_t count = 0, cut = len;
     *longest = 0;
+    /* Line lengths: only a message longer than the line limit can hold a
+     * line longer than it; the others skip this pass. */
+    if (len > line_limit) {
+        size_t pos = 0;
+        while (pos < len) {
+            const char *nl = memchr(d + pos, '\n', len - pos);
+            size_t next = nl ? (size_t)(nl - d) + 1 : len;
+            if (next - pos - (nl ? 1 : 0) > *longest)
+                *longest = next - pos - (nl ? 1 : 0);
+            pos = next;
+        }
+    }
+    /* Container Content-Type fields, found from their colon (base64
+     * attachments, most of the bytes, have none): the colon, optional
+     * white space before it, "content-type" at the start of a line. */
+    size_t pos = 0;
     while (pos < len) {
-        const char *nl = memchr(d + pos, '\n', len - pos);
-        size_t next = nl ? (size_t)(nl - d) + 1 : len;
-        if (next - pos > *longest)
-            *longest = next - pos - (nl ? 1 : 0);
-        if (cut == len && next - pos > 14 && (d[pos] == 'C' || d[pos] == 'c')
-            && candor__strncasecmp(d + pos, "content-type", 12) == 0) {
-            size_t i = pos + 12;
-            while (i < len && is_wsp(d[i]))
-                i++;
-            if (i < len && d[i] == ':') {
-                i++;
-                /* white space, including one folded line break */
-                while (i < len && candor__is_space((unsigned char)d[i]))
-                    i++;
-                if ((len - i >= 9 && candor__strncasecmp(d + i, "multipart", 9) == 0)
-                    || (len - i >= 7 && candor__strncasecmp(d + i, "message", 7) == 0)) {
-                    if (++count > limit)
-                        cut = pos;
-                }
+        const char *c = memchr(d + pos, ':', len - pos);
+        if (!c)
+            break;
+        size_t at = (size_t)(c - d);
+        pos = at + 1;
+        size_t k = at;
+        while (k > 0 && is_wsp(d[k - 1]))
+            k--;
+        if (k < 12 || candor__strncasecmp(d + k - 12, "content-type", 12) != 0
+            || (k > 12 && d[k - 13] != '\n'))
+            continue;
+        size_t i = at + 1;
+        /* white space, including one folded line break */
+        while (i < len && candor__is_space((unsigned char)d[i]))
+            i++;
+        if ((len - i >= 9 && candor__strncasecmp(d + i, "multipart", 9) == 0)
+            || (len - i >= 7 && candor__strncasecmp(d + i, "message", 7) == 0)) {
+            if (++count > limit) {
+                cut = k - 12;
+                break;
             }
         }
-        pos = next;
     }
     return cut;
 }
@@ -1607,7 +1634,8 @@ static bool choose_text(struct walk *w)
     if (m) {
         char *dec = NULL;
         size_t dlen = 0;
-        if (!decode_part(w, m->mm_data.mm_single, &dec, &dlen))
+        bool owned = false;
+        if (!decode_part(w, m->mm_data.mm_single, &dec, &dlen, &owned))
             return false;
         char *cs = part_charset(m);
         size_t bad = 0;
@@ -1626,7 +1654,7 @@ static bool choose_text(struct walk *w)
                                       bad, cs ? cs : "UTF-8");
         }
         free(cs);
-        if (dec)
+        if (dec && owned)
             mailmime_decoded_part_free(dec);
         if (!u)
             return false;
@@ -1739,7 +1767,7 @@ static candor_status_t parse_body(struct candor_message *msg, const char *d, siz
     }
     /* libetpan recursion and part count are bounded by cutting the input. */
     size_t longest = 0;
-    size_t plen = prescan(d, len, lim->max_mime_parts, &longest);
+    size_t plen = prescan(d, len, lim->max_mime_parts, lim->max_line_bytes, &longest);
     if (longest > lim->max_line_bytes)
         candor__message_add_error(msg, "message: a line longer than %zu bytes", lim->max_line_bytes);
     if (plen < len)
