@@ -12,7 +12,7 @@ static struct candor_store *open_store(const char *name, unsigned int flags)
 {
     static char path[4096];
     static const char *dir;
-    static char dirbuf[4096];
+    static char dirbuf[2048];
     if (!dir) {   /* one directory for the whole run: a store is reopened */
         snprintf(dirbuf, sizeof dirbuf, "%s", test_tmpdir());
         dir = dirbuf;

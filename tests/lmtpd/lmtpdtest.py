@@ -254,13 +254,22 @@ class Sandbox:
         subprocess.run(["bash", SANDBOX, "stop", self.dir], capture_output=True, timeout=120)
 
     def flush(self):
-        subprocess.run(["postqueue", "-c", os.path.join(self.dir, "etc"), "-f"],
+        etc = os.path.join(self.dir, "etc")
+        subprocess.run(["postqueue", "-c", etc, "-f"], capture_output=True, timeout=60)
+        # and wake pickup for what sendmail left in maildrop
+        subprocess.run(["postkick", "-c", etc, "public", "pickup", "W"],
                        capture_output=True, timeout=60)
 
     def queued(self):
         p = subprocess.run(["postqueue", "-c", os.path.join(self.dir, "etc"), "-j"],
                            capture_output=True, text=True, timeout=60)
-        return [ln for ln in p.stdout.splitlines() if ln.strip()]
+        out = [ln for ln in p.stdout.splitlines() if ln.strip()]
+        md = os.path.join(self.dir, "queue", "maildrop")
+        try:
+            out += ["maildrop/" + n for n in os.listdir(md)]
+        except OSError:
+            pass
+        return out
 
     def customer_mail(self):
         out = []
