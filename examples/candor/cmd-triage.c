@@ -54,6 +54,22 @@ enum {
     OPT_DRY_RUN, OPT_FORCE, OPT_ACK
 };
 
+/* The unreadable-message object of `parse`, without "text" (triage
+ * objects carry every parse field but that one). */
+static void put_unreadable(const char *file, const char *reason)
+{
+    char *json = NULL;
+    if (candor_message_unreadable_json(file, reason, &json) != CANDOR_OK) {
+        cli_error("%s: %s", file, reason);
+        return;
+    }
+    char *t = strstr(json, ",\"text\":null");
+    if (t)
+        memmove(t, t + 12, strlen(t + 12) + 1);
+    cli_put_line(json);
+    candor_free(json);
+}
+
 static int triage_one(struct candor_ctx *ctx, struct candor_store *store,
                       const candor_envelope_t *env, const char *file, unsigned flags)
 {
@@ -63,11 +79,7 @@ static int triage_one(struct candor_ctx *ctx, struct candor_store *store,
         char *data = NULL;
         size_t len = 0;
         if (!cli_read_all(file, 64u << 20, &data, &len)) {
-            char *json = NULL;
-            if (candor_message_unreadable_json(file, "standard input: read error", &json) == CANDOR_OK) {
-                cli_put_line(json);
-                candor_free(json);
-            }
+            put_unreadable(file, "standard input: read error");
             return EXIT_PROBLEM;
         }
         st = candor_message_parse(&msg, ctx, data, len);
@@ -76,13 +88,9 @@ static int triage_one(struct candor_ctx *ctx, struct candor_store *store,
         st = candor_message_parse_file(&msg, ctx, file);
     }
     if (st != CANDOR_OK) {
-        char *json = NULL;
-        if (candor_message_unreadable_json(file, candor_errmsg(), &json) == CANDOR_OK) {
-            cli_put_line(json);
-            candor_free(json);
-        } else {
-            cli_error("%s: %s", file, candor_errmsg());
-        }
+        char reason[1024];
+        snprintf(reason, sizeof reason, "%s", candor_errmsg());
+        put_unreadable(file, reason);
         return EXIT_PROBLEM;
     }
     int status = candor_message_error_count(msg) > 0 ? EXIT_PROBLEM : EXIT_OK;

@@ -37,6 +37,7 @@ a, m, b = lines
 assert a["intent"] == "refund", a["intent"]
 assert b["intent"] == "order_status", b["intent"]
 assert m["errors"], m
+assert "text" not in m, m
 for o in (a, b):
     assert "text" not in o
     assert set(o["scores"]) == {"complaint", "refund", "cancellation", "billing", "order_status",
