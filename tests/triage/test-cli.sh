@@ -78,6 +78,15 @@ python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["documents
     && ok || bad "train report"
 head -1 "$tmp/model.txt" | grep -qx 'candor-model 1' && ok || bad "model file version line"
 "$bin" triage --model "$tmp/model.txt" "$tmp/a.eml" | grep -q '"intent":"refund"' && ok || bad "triage with the trained model"
+# a maildir whose subfolders are named after intents (plain and maildir++)
+mkdir -p "$tmp/md/refund/cur" "$tmp/md/.praise/new"
+for i in 1 2 3 4 5; do
+    cp "$tmp/m/r$i.eml" "$tmp/md/refund/cur/r$i"
+    cp "$tmp/m/p$i.eml" "$tmp/md/.praise/new/p$i"
+done
+"$bin" train --maildir "$tmp/md" -o "$tmp/model2.txt" > "$tmp/report2" 2> "$tmp/err"
+[ $? = 0 ] && python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["documents"] == 10' "$tmp/report2" \
+    && ok || bad "train --maildir: $(cat "$tmp/err")"
 "$bin" train -o "$tmp/x.txt" > /dev/null 2>&1; [ $? = 2 ] && ok || bad "train without data is a usage error"
 printf 'candor-model 9\n' > "$tmp/bad.txt"
 "$bin" triage --model "$tmp/bad.txt" "$tmp/a.eml" > /dev/null 2> "$tmp/err"; rc=$?
