@@ -1,6 +1,7 @@
 /* test-text.c — text.c: HTML to text, format=flowed, and the split of a
  * reply into new text, quoted history and signature. Table-driven; the
  * longer inputs are fixtures in tests/data/text/. */
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common.h"
@@ -177,7 +178,51 @@ static void test_split(void)
     }
 }
 
+/* tests/data/text/<case>.txt or .html -> new text == <case>.new */
+static void test_fixtures(void)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", test_data_path("text"));
+    DIR *d = opendir(dir);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    struct dirent *e;
+    size_t n = 0;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        bool html = l > 5 && strcmp(e->d_name + l - 5, ".html") == 0;
+        bool txt = l > 4 && strcmp(e->d_name + l - 4, ".txt") == 0;
+        if (!html && !txt)
+            continue;
+        char path[2048], want_path[2048];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        snprintf(want_path, sizeof want_path, "%s/%.*s.new", dir, (int)(l - (html ? 5 : 4)), e->d_name);
+        size_t len = 0, wlen = 0;
+        char *raw = test_read(path, &len), *want = test_read(want_path, &wlen);
+        if (!raw || !want) {
+            free(raw);
+            free(want);
+            continue;
+        }
+        char *text = html ? candor__html_to_text(raw, len, 256, 1 << 20, NULL) : candor__strndup(raw, len);
+        char *w = candor__strndup(want, wlen);
+        char *nt = NULL, *q = NULL, *sig = NULL;
+        CU_ASSERT_TRUE(text && candor__text_split(text, &nt, &q, &sig));
+        check_str(e->d_name, "new_text", nt, w);
+        free(nt);
+        free(q);
+        free(sig);
+        free(text);
+        free(w);
+        free(raw);
+        free(want);
+        n++;
+    }
+    closedir(d);
+    CU_ASSERT_TRUE(n >= 4);
+}
+
 static const struct test_case cases[] = {
+    { "fixtures", test_fixtures },
     { "html", test_html },
     { "html_limits", test_html_limits },
     { "unflow", test_unflow },
