@@ -25,11 +25,16 @@ import sys
 from collections import defaultdict
 from typing import Dict, Iterator, List, Optional
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# examples/candor/ is the C tool's source directory, not the Python package:
+# keep this script's directory out of the import path.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 try:
     import candor
-except ImportError:  # running from the source tree without installing
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                    "..", "bindings", "python"))
+    candor.Context
+except (ImportError, AttributeError):  # from the source tree, not installed
+    sys.modules.pop("candor", None)
+    sys.path.insert(0, os.path.join(_HERE, "..", "bindings", "python"))
     import candor
 
 URGENCY_RANK = {"critical": 3, "high": 2, "normal": 1, "low": 0}

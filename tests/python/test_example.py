@@ -20,9 +20,12 @@ class TestTriageReport(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
         cls.maildir = corpus(120, 9)
-        p = subprocess.run([sys.executable, str(SOURCE / "examples" / "triage_report.py"),
+        # as a user runs it from the source tree: no PYTHONPATH, cwd examples/
+        env = env_for_subprocess()
+        env.pop("PYTHONPATH", None)
+        p = subprocess.run([sys.executable, "triage_report.py",
                             "--jobs", "2", "--limit", "1000", str(cls.maildir)],
-                           env=env_for_subprocess(), stdout=subprocess.PIPE,
+                           cwd=str(SOURCE / "examples"), env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, timeout=300)
         cls.proc = p
         with candor.Context() as ctx:
