@@ -25,7 +25,7 @@ import threading
 import weakref
 from ctypes import byref, c_char_p, c_int64, c_void_p
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
-                    Sequence, Union, cast)
+                    Sequence, Tuple, Union, cast)
 
 from . import _lib
 from ._errors import Error, InvalidArgumentError, TemporaryError
@@ -531,23 +531,51 @@ class Context:
 
 
 def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any],
-                jobs: int) -> Iterator[Any]:
+                jobs: int, chunk: int = 8) -> Iterator[Any]:
     """FN over ITEMS on JOBS threads, yielding results in input order and
-    keeping at most a few items per thread in flight."""
+    keeping a few batches per thread in flight. Items go to the threads in
+    batches of CHUNK, which keeps the pool's own cost (futures, locks, GIL
+    hand-overs) small next to the work. An exception from FN is raised
+    when its item's turn comes, after the results before it."""
     if jobs <= 1:
         for item in items:
             yield fn(item)
         return
     import concurrent.futures
-    window = jobs * 8
+    import itertools
+
+    def run(batch: List[Any]) -> List[Tuple[bool, Any]]:
+        out: List[Tuple[bool, Any]] = []
+        for x in batch:
+            try:
+                out.append((True, fn(x)))
+            except BaseException as e:  # re-raised in order by the caller
+                out.append((False, e))
+                break
+        return out
+
+    window = jobs * 3
+    it = iter(items)
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         pending: "collections.deque[concurrent.futures.Future[Any]]" = collections.deque()
-        for item in items:
-            pending.append(pool.submit(fn, item))
+
+        def drain_one() -> Iterator[Any]:
+            for ok, value in pending.popleft().result():
+                if not ok:
+                    for f in pending:
+                        f.cancel()
+                    raise value
+                yield value
+
+        while True:
+            batch = list(itertools.islice(it, chunk))
+            if not batch:
+                break
+            pending.append(pool.submit(run, batch))
             if len(pending) >= window:
-                yield pending.popleft().result()
+                yield from drain_one()
         while pending:
-            yield pending.popleft().result()
+            yield from drain_one()
 
 
 def unreadable(file: Optional[PathLike], reason: str) -> Dict[str, Any]:

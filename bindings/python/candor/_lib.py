@@ -167,16 +167,32 @@ def _check_status(status: int, func: Any, args: Any) -> int:
     return status
 
 
-def _declare(lib: ctypes.CDLL) -> None:
+# Functions that do a few microseconds of work at most: called with the GIL
+# held (through a PyDLL handle of the same library). Releasing the GIL for
+# them costs more than they do, and with several threads each release can
+# hand the GIL to another thread and wait to get it back. Everything that
+# parses, triages, checks or touches the state releases the GIL.
+_KEEP_GIL = frozenset("""
+    candor_version_number candor_version_string candor_errmsg candor_status_str
+    candor_free candor_ctx_options_init candor_envelope_init
+    candor_ctx_state_path candor_ctx_sendmail candor_ctx_config_path
+    candor_message_free candor_message_error_count candor_result_free
+    candor_ack_free candor_ack_send candor_ack_ticket candor_ack_message
+    candor_ack_recipient candor_check_free candor_time_parse candor_time_format
+""".split())
+
+
+def _declare(lib: ctypes.CDLL, pylib: Optional[ctypes.CDLL] = None) -> None:
     """argtypes/restype/errcheck for every function the package uses."""
 
     def fn(name: str, restype: Any, argtypes: List[Any],
            errcheck: Optional[Callable[..., Any]] = None) -> None:
-        f = getattr(lib, name)
+        f = getattr(pylib if pylib is not None and name in _KEEP_GIL else lib, name)
         f.restype = restype
         f.argtypes = argtypes
         if errcheck is not None:
             f.errcheck = errcheck
+        setattr(lib, name, f)
 
     def status_fn(name: str, argtypes: List[Any]) -> None:
         fn(name, STATUS, argtypes, _check_status)
@@ -275,7 +291,7 @@ def load(path: Optional[str] = None) -> ctypes.CDLL:
             lib.candor_version_number.argtypes = []
             check_version(lib.candor_version_number(), cand)
             try:
-                _declare(lib)
+                _declare(lib, ctypes.PyDLL(cand))
             except AttributeError as e:
                 raise LibraryError("libcandor at %s lacks a function this "
                                    "package needs: %s" % (cand, e)) from None
