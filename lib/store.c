@@ -36,7 +36,31 @@ struct candor_store {
     bool readonly;
     int depth;            /* nesting of candor__store_begin() */
     bool rolled_back;     /* a nested rollback happened */
+    /* statements of the per-message lookups, prepared once (reset after
+     * each use, so no read transaction stays open) */
+    sqlite3_stmt *q_thread, *q_acks;
 };
+
+/* The cached statement *SLOT for SQL, prepared on first use. */
+static candor_status_t cached(struct candor_store *store, sqlite3_stmt **slot, const char *sql,
+                              sqlite3_stmt **out)
+{
+    if (!*slot) {
+        int rc = sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+        if (rc != SQLITE_OK) {
+            *slot = NULL;
+            return candor__store_fail(store, rc, "prepare");
+        }
+    }
+    *out = *slot;
+    return CANDOR_OK;
+}
+
+static void release(sqlite3_stmt *q)
+{
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+}
 
 candor_status_t candor__store_fail(struct candor_store *store, int rc, const char *what)
 {
@@ -268,6 +292,8 @@ void candor_store_free(struct candor_store *store)
 {
     if (!store)
         return;
+    sqlite3_finalize(store->q_thread);
+    sqlite3_finalize(store->q_acks);
     if (store->db) {
         if (store->depth > 0)
             sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
@@ -360,7 +386,7 @@ candor_status_t candor__store_thread_find(struct candor_store *store, const char
     *ticket = 0;
     *acked = false;
     sqlite3_stmt *q = NULL;
-    candor_status_t st = candor__store_prepare(store,
+    candor_status_t st = cached(store, &store->q_thread,
         "SELECT t.ticket, EXISTS(SELECT 1 FROM acks a WHERE a.ticket = t.ticket) "
         " OR EXISTS(SELECT 1 FROM first_replies f WHERE f.ticket = t.ticket) "
         "FROM threads t WHERE t.message_id = ?1", &q);
@@ -384,7 +410,7 @@ candor_status_t candor__store_thread_find(struct candor_store *store, const char
             break;
         }
     }
-    sqlite3_finalize(q);
+    release(q);
     return st;
 }
 
@@ -393,7 +419,7 @@ candor_status_t candor__store_acks_since(struct candor_store *store, const char 
 {
     *count = 0;
     sqlite3_stmt *q = NULL;
-    candor_status_t st = candor__store_prepare(store,
+    candor_status_t st = cached(store, &store->q_acks,
         "SELECT count(*) FROM acks WHERE recipient = ?1 AND created >= ?2", &q);
     if (st != CANDOR_OK)
         return st;
@@ -404,7 +430,7 @@ candor_status_t candor__store_acks_since(struct candor_store *store, const char 
         *count = sqlite3_column_int64(q, 0);
     else
         st = candor__store_fail(store, rc, "acks");
-    sqlite3_finalize(q);
+    release(q);
     return st;
 }
 
