@@ -91,8 +91,10 @@ mode("ok")
 d = Daemon(extra_args=args, workdir=workdir).start()
 try:
     r.check("start-up sends the pending acknowledgement once",
-            wait_for(lambda: len(sent()) == n_before + 1, 10) and
-            "pending ack ticket=" in d.read_log(), sent())
+            # both at once: the fake sendmail writes its copy before the
+            # daemon logs the hand-over, so checking the log afterwards raced
+            wait_for(lambda: len(sent()) == n_before + 1 and
+                     "pending ack ticket=" in d.read_log(), 10), sent())
 finally:
     d.stop()
 d = Daemon(extra_args=args, workdir=workdir).start()
