@@ -572,17 +572,9 @@ void candor__eta_format_local(const struct candor_ctx *ctx, int64_t t, char *buf
     int64_t l = t + off;
     int64_t day = floor_div(l, 86400);
     int64_t sod = l - day * 86400;
-    /* civil_from_days (Howard Hinnant) */
-    int64_t z = day + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = (int64_t)yoe + era * 400;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    unsigned d = doy - (153 * mp + 2) / 5 + 1;
-    unsigned m = mp < 10 ? mp + 3 : mp - 9;
-    y += m <= 2;
+    int64_t y;
+    unsigned m, d;
+    candor__civil_from_days(day, &y, &m, &d);
     const char *abbr = c && c->n_types ? c->type_abbr[zone_type(c, t)] : "UTC";
     char zone[16];
     if (abbr[0] && !(abbr[0] == '+' || abbr[0] == '-'))

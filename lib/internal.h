@@ -93,6 +93,9 @@ CANDOR_HIDDEN bool candor__unicode_is_wordchar(uint32_t cp);
 
 /* ---- time (time.c) ---- */
 CANDOR_HIDDEN int64_t candor__now(int64_t now_or_zero);
+/* The proleptic Gregorian date of DAYS since 1970-01-01. */
+CANDOR_HIDDEN void candor__civil_from_days(int64_t days, int64_t *year, unsigned *month,
+                                           unsigned *day);
 
 /* ---- files (file.c) ---- */
 /* Read a whole file, refusing more than MAX bytes (CANDOR_ELIMIT). */

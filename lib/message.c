@@ -2006,17 +2006,9 @@ static void format_date(int64_t t, char out[64])
 {
     int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
     int64_t secs = t - days * 86400;
-    /* civil_from_days */
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = (int64_t)yoe + era * 400;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    unsigned d = doy - (153 * mp + 2) / 5 + 1;
-    unsigned m = mp < 10 ? mp + 3 : mp - 9;
-    y += m <= 2;
+    int64_t y;
+    unsigned m, d;
+    candor__civil_from_days(days, &y, &m, &d);
     snprintf(out, 64, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)y, m, d,
              (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
 }
