@@ -614,6 +614,26 @@ static candor_status_t bad(const char *path, size_t line, const char *what)
     return candor__fail(CANDOR_ECONFIG, "%s:%zu: %s", path, line, what);
 }
 
+/* " class:count class:count ..." after a feature key, into ROW (K classes). */
+static candor_status_t parse_counts(const char *q, float *row, long k, const char *path,
+                                    size_t lineno)
+{
+    while (*q == ' ') {
+        q++;
+        char *e2;
+        long c = strtol(q, &e2, 10);
+        if (e2 == q || *e2 != ':' || c < 0 || c >= k)
+            return bad(path, lineno, "bad class:count");
+        q = e2 + 1;
+        double v = strtod(q, &e2);
+        if (e2 == q || !(v >= 0) || v > 1e9)
+            return bad(path, lineno, "bad count");
+        row[c] = (float)v;
+        q = e2;
+    }
+    return *q ? bad(path, lineno, "junk after the counts") : CANDOR_OK;
+}
+
 candor_status_t candor__model_load(const char *path, struct candor_model **out)
 {
     *out = NULL;
@@ -703,26 +723,7 @@ candor_status_t candor__model_load(const char *path, struct candor_model **out)
             float *row = &counts[m->n * CANDOR_N_INTENTS];
             memset(row, 0, CANDOR_N_INTENTS * sizeof *row);
             m->keys[m->n] = (uint32_t)key;
-            char *q = e;
-            while (*q == ' ') {
-                q++;
-                char *e2;
-                long c = strtol(q, &e2, 10);
-                if (e2 == q || *e2 != ':' || c < 0 || c >= CANDOR_N_INTENTS) {
-                    st = bad(path, lineno, "bad class:count");
-                    break;
-                }
-                q = e2 + 1;
-                double v = strtod(q, &e2);
-                if (e2 == q || !(v >= 0) || v > 1e9) {
-                    st = bad(path, lineno, "bad count");
-                    break;
-                }
-                row[c] = (float)v;
-                q = e2;
-            }
-            if (st == CANDOR_OK && *q)
-                st = bad(path, lineno, "junk after the counts");
+            st = parse_counts(e, row, CANDOR_N_INTENTS, path, lineno);
             m->n++;
         } else if (kl == 7 && strncmp(line, "buckets", 7) == 0) {
             if (strtoul(rest, NULL, 10) != MODEL_BUCKETS)
@@ -831,26 +832,8 @@ candor_status_t candor__model_load(const char *path, struct candor_model **out)
             float *row = &hcounts[hi][h->n * (size_t)K];
             memset(row, 0, (size_t)K * sizeof *row);
             h->keys[h->n] = (uint32_t)key;
-            char *q = e;
-            while (*q == ' ' && st == CANDOR_OK) {
-                q++;
-                char *e2;
-                long c = strtol(q, &e2, 10);
-                if (e2 == q || *e2 != ':' || c < 0 || c >= K) {
-                    st = bad(path, lineno, "bad class:count");
-                    break;
-                }
-                q = e2 + 1;
-                double v = strtod(q, &e2);
-                if (e2 == q || !(v >= 0) || v > 1e9) {
-                    st = bad(path, lineno, "bad count");
-                    break;
-                }
-                row[c] = (float)v;
-                q = e2;
-            }
-            if (st == CANDOR_OK && *q)
-                st = bad(path, lineno, "junk after the counts");
+            if (st == CANDOR_OK)
+                st = parse_counts(e, row, K, path, lineno);
             h->n++;
         } else if ((kl == 12 && strncmp(line, "rule-weights", 12) == 0) ||
                    (kl == 4 && strncmp(line, "bias", 4) == 0)) {
