@@ -121,6 +121,22 @@ void candor__strv_free(struct candor_strv *sv)
     sv->n = sv->cap = 0;
 }
 
+bool candor__array_grow(void *vp, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    void **v = vp;
+    if (n < *cap)
+        return true;
+    size_t ncap = *cap ? *cap * 2 : first;
+    if (ncap < *cap || ncap > SIZE_MAX / elem)
+        return false;
+    void *nv = realloc(*v, ncap * elem);
+    if (!nv)
+        return false;
+    *v = nv;
+    *cap = ncap;
+    return true;
+}
+
 char *candor__strdup(const char *s)
 {
     return s ? candor__strndup(s, strlen(s)) : NULL;

@@ -364,15 +364,10 @@ static size_t split_lines(const char *text, struct line **out)
         size_t l = len;
         while (l && (p[l - 1] == '\r'))
             l--;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            struct line *nv = realloc(v, cap * sizeof *nv);
-            if (!nv) {
-                free(v);
-                *out = NULL;
-                return 0;
-            }
-            v = nv;
+        if (!candor__array_grow(&v, &cap, n, sizeof *v, 64)) {
+            free(v);
+            *out = NULL;
+            return 0;
         }
         v[n].s = p;
         v[n].len = l;
@@ -664,15 +659,10 @@ static size_t sentences(const struct text *t, struct sent **out)
             wi++;
         if (wi > a || c == '\0') {
             if (wi > a) {
-                if (n == cap) {
-                    cap = cap ? cap * 2 : 32;
-                    struct sent *nv = realloc(v, cap * sizeof *nv);
-                    if (!nv) {
-                        free(v);
-                        *out = NULL;
-                        return 0;
-                    }
-                    v = nv;
+                if (!candor__array_grow(&v, &cap, n, sizeof *v, 32)) {
+                    free(v);
+                    *out = NULL;
+                    return 0;
                 }
                 v[n].a = a;
                 v[n].b = wi;

@@ -70,6 +70,10 @@ CANDOR_HIDDEN bool candor__strv_push(struct candor_strv *sv, const char *s);
 CANDOR_HIDDEN bool candor__strv_push_owned(struct candor_strv *sv, char *s);
 CANDOR_HIDDEN void candor__strv_free(struct candor_strv *sv);
 
+/* Make room for one more element in *V (N used, *CAP allocated, ELEM bytes
+ * each), doubling from FIRST. On failure *V is left as it was. */
+CANDOR_HIDDEN bool candor__array_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first);
+
 CANDOR_HIDDEN char *candor__strdup(const char *s);
 CANDOR_HIDDEN char *candor__strndup(const char *s, size_t n);
 

@@ -33,6 +33,26 @@ static candor_status_t db_fail(sqlite3 *db, const char *what)
     return candor__fail(st, "store: delivery log: %s: %s", what, sqlite3_errmsg(db));
 }
 
+/* Step ST once: the row's path (column 0) into *PATH and, when DELIVERED is
+ * not NULL, column 1 into it; ENOTFOUND when there is no row. Finalizes ST. */
+static candor_status_t fetch_path(sqlite3 *db, sqlite3_stmt *st, char **path, int *delivered,
+                                  const char *what)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(st, 0);
+        if (delivered)
+            *delivered = sqlite3_column_int(st, 1) != 0;
+        *path = candor__strdup(p ? p : "");
+        sqlite3_finalize(st);
+        return *path ? CANDOR_OK : candor__fail(CANDOR_ENOMEM, "out of memory");
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(db, what);
+    return candor__fail(CANDOR_ENOTFOUND, "store: delivery log: not found");
+}
+
 static candor_status_t get_db(struct candor_store *store, bool write, sqlite3 **out)
 {
     *out = NULL;
@@ -97,18 +117,7 @@ candor_status_t candor_store_delivery_find(struct candor_store *store, const cha
         return db_fail(db, "find");
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, window > 0 ? now - window : INT64_MIN);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const char *p = (const char *)sqlite3_column_text(st, 0);
-        *delivered = sqlite3_column_int(st, 1) != 0;
-        *path = candor__strdup(p ? p : "");
-        sqlite3_finalize(st);
-        return *path ? CANDOR_OK : candor__fail(CANDOR_ENOMEM, "out of memory");
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return db_fail(db, "find");
-    return candor__fail(CANDOR_ENOTFOUND, "store: delivery log: not found");
+    return fetch_path(db, st, path, delivered, "find");
 }
 
 candor_status_t candor_store_delivery_record(struct candor_store *store, const char *key,
@@ -197,15 +206,5 @@ candor_status_t candor_store_delivery_path(struct candor_store *store,
                            "ORDER BY delivered DESC, at DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
         return db_fail(db, "path");
     sqlite3_bind_text(st, 1, message_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const char *p = (const char *)sqlite3_column_text(st, 0);
-        *path = candor__strdup(p ? p : "");
-        sqlite3_finalize(st);
-        return *path ? CANDOR_OK : candor__fail(CANDOR_ENOMEM, "out of memory");
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return db_fail(db, "path");
-    return candor__fail(CANDOR_ENOTFOUND, "store: delivery log: not found");
+    return fetch_path(db, st, path, NULL, "path");
 }
