@@ -1,4 +1,6 @@
 /* common.c — shared test helpers and the runner (see common.h). */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,12 +54,36 @@ struct candor_ctx *test_ctx(const char *config)
     return ctx;
 }
 
+/* Every directory test_tmpdir() made, removed by test_main() once the
+ * suite has passed (kept for a look when a test failed). */
+#define TMPDIRS_MAX 256
+static char tmpdirs[TMPDIRS_MAX][256];
+static int ntmpdirs;
+
 const char *test_tmpdir(void)
 {
     static char buf[256];
     const char *base = getenv("TMPDIR");
     snprintf(buf, sizeof buf, "%s/candor-test-XXXXXX", base ? base : "/tmp");
-    return mkdtemp(buf);
+    if (!mkdtemp(buf))
+        return NULL;
+    if (ntmpdirs < TMPDIRS_MAX)
+        snprintf(tmpdirs[ntmpdirs++], sizeof tmpdirs[0], "%s", buf);
+    return buf;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void remove_tmpdirs(void)
+{
+    for (int i = 0; i < ntmpdirs; i++)
+        nftw(tmpdirs[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    ntmpdirs = 0;
 }
 
 int test_main(const char *suite_name, const struct test_case *cases)
@@ -73,5 +99,10 @@ int test_main(const char *suite_name, const struct test_case *cases)
     unsigned bad = CU_get_number_of_tests_failed();
     printf("%u passed, %u failed\n", run - bad, bad);
     CU_cleanup_registry();
+    if (!bad && !getenv("CANDOR_TEST_KEEP"))
+        remove_tmpdirs();
+    else if (ntmpdirs)
+        fprintf(stderr, "temporary files kept in %s%s\n", tmpdirs[0],
+                ntmpdirs > 1 ? " (and others)" : "");
     return bad ? 1 : 0;
 }

@@ -15,7 +15,8 @@ const char *test_shared_path(const char *rel);
 void *test_read(const char *path, size_t *len);
 /* A context on the shipped default config (lib/data), or CONFIG if given. */
 struct candor_ctx *test_ctx(const char *config);
-/* A fresh temporary directory (removed at exit when empty... left on failure). */
+/* A fresh temporary directory; test_main() removes it when every test
+ * passed (CANDOR_TEST_KEEP=1 keeps it). */
 const char *test_tmpdir(void);
 
 struct test_case {

@@ -11,12 +11,14 @@ Pass: >= 90% of the promises made after the first week kept, and the median
 promised wait <= 2x the median actual wait. Prints both figures, then
 "N passed, N failed". Slow (one process per mail): in the slow suite.
 Usage: replay-cli.py [TICKETS]"""
+import atexit
 import datetime as dt
 import json
 import math
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -88,6 +90,8 @@ def run(*args):
 
 
 tmp = tempfile.mkdtemp(prefix="candor-replay-cli-")
+if not os.environ.get("CANDOR_TEST_KEEP"):
+    atexit.register(shutil.rmtree, tmp, True)
 base = open(os.path.join(DATADIR, "candor.xml")).read()
 eta = re.search(r"<eta .*?</eta>", open(os.path.join(DATA, "ack", "replay.xml")).read(), re.S).group(0)
 cfg = os.path.join(tmp, "candor.xml")

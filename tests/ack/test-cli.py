@@ -4,6 +4,7 @@ acknowledgement parsed back by Python's email package (policy default, no
 defects) and by `candor parse`, with every header the issue names; --send
 through a stand-in sendmail (argv and the message it got); record-reply and
 stats JSON; exit statuses. Prints "N passed, N failed"."""
+import atexit
 import email
 import email.policy
 import email.utils
@@ -11,6 +12,7 @@ import json
 import os
 import sqlite3
 import stat
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +37,8 @@ def run(*args, stdin=None):
 
 
 tmp = tempfile.mkdtemp(prefix="candor-ack-cli-")
+if not os.environ.get("CANDOR_TEST_KEEP"):
+    atexit.register(shutil.rmtree, tmp, True)
 state = os.path.join(tmp, "state.db")
 NOW = "2026-11-24T07:15:00Z"
 fixture = lambda name: os.path.join(DATA, "ack", name + ".eml")

@@ -21,10 +21,12 @@ With --check the targets of issue 3 are enforced (macro-F1 >= 0.85, urgency
 and sentiment accuracy >= 0.8, Banking77 accuracy >= 0.8) and the last line is
 "N passed, N failed".
 """
+import atexit
 import argparse
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -136,6 +138,8 @@ def main():
     fold = folds_of(rows)
     b_train, b_test = banking(a.shared)
     tmp = tempfile.mkdtemp(prefix="candor-eval-")
+    if not os.environ.get("CANDOR_TEST_KEEP"):
+        atexit.register(shutil.rmtree, tmp, True)
     btexts = os.path.join(tmp, "banking-train.tsv")
     with open(btexts, "w", encoding="utf-8") as f:
         for text, lab in b_train:
