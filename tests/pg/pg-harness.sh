@@ -11,6 +11,9 @@
 #   pg-harness.sh conninfo DIR [tcp|socket]
 #                               the TCP URI (default) or the keyword string
 #                               host=DIR port=PORT user=candor dbname=candor
+#   pg-harness.sh createdb DIR NAME
+#                               (re)create the empty database NAME (dropped
+#                               first if it exists); prints its TCP URI
 #   pg-harness.sh bindir        the PostgreSQL bin directory it would use
 #
 # The server listens on a unix socket in DIR and on 127.0.0.1 (a free port,
@@ -79,7 +82,7 @@ running() {
     as_user "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1
 }
 
-tcp_conninfo() { echo "postgresql://candor@127.0.0.1:$(cat "$dir/port")/candor"; }
+tcp_conninfo() { echo "postgresql://candor@127.0.0.1:$(cat "$dir/port")/${1:-candor}"; }
 socket_conninfo() { echo "host=$dir port=$(cat "$dir/port") user=candor dbname=candor"; }
 
 do_init() {
@@ -144,7 +147,7 @@ do_stop() {
         die "pg_ctl stop failed (log: $dir/server.log)"
 }
 
-[ $# -ge 1 ] || { sed -n '2,26s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,29s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 cmd=$1
 if [ "$cmd" = bindir ]; then
     find_bindir || { echo "pg-harness: PostgreSQL's binaries not found" >&2; exit 77; }
@@ -166,6 +169,19 @@ case $cmd in
     stop) do_stop ;;
     restart) do_stop && do_start ;;
     status) running ;;
+    createdb)
+        [ $# -ge 3 ] || { echo "usage: pg-harness.sh createdb DIR NAME" >&2; exit 2; }
+        case $3 in
+            *[!a-z0-9_]* | "" | [0-9]*) echo "pg-harness: database names: [a-z_][a-z0-9_]*" >&2; exit 2 ;;
+        esac
+        running || die "no server runs in $dir"
+        port=$(cat "$dir/port")
+        for sql in "DROP DATABASE IF EXISTS $3 WITH (FORCE)" "CREATE DATABASE $3"; do
+            "$bindir/psql" -X -q -h "$dir" -p "$port" -U candor -d postgres -c "$sql" \
+                >/dev/null 2>"$dir/createdb.log" ||
+                { cat "$dir/createdb.log" >&2; die "$sql failed"; }
+        done
+        tcp_conninfo "$3" ;;
     conninfo)
         [ -f "$dir/port" ] || die "no server was started in $dir"
         case ${3:-tcp} in
@@ -173,6 +189,6 @@ case $cmd in
             socket) socket_conninfo ;;
             *) echo "usage: pg-harness.sh conninfo DIR [tcp|socket]" >&2; exit 2 ;;
         esac ;;
-    *) echo "pg-harness: unknown command $cmd (start, stop, restart, status, conninfo, bindir)" >&2
+    *) echo "pg-harness: unknown command $cmd (start, stop, restart, status, conninfo, createdb, bindir)" >&2
        exit 2 ;;
 esac

@@ -27,6 +27,14 @@ check "fsync stays on" on "$($psql "$CANDOR_TEST_PG" -c 'show fsync' 2>&1)"
 check "the data directory is not root's" yes \
     "$([ "$(stat -c %u "$dir/data")" != 0 ] && echo yes || echo no)"
 $psql "$CANDOR_TEST_PG" -c 'create table t (x int); insert into t values (42)' >/dev/null 2>&1
+uri=$("$h" createdb "$dir" other_db 2>&1)
+check "createdb prints the new database's URI" "${CANDOR_TEST_PG%/candor}/other_db" "$uri"
+check "the new database is empty" 0 \
+    "$($psql "$uri" -c "select count(*) from pg_tables where schemaname = 'public'" 2>&1)"
+$psql "$uri" -c 'create table u (y int)' >/dev/null 2>&1
+"$h" createdb "$dir" other_db >/dev/null 2>&1
+check "createdb again starts afresh" 0 \
+    "$($psql "$uri" -c "select count(*) from pg_tables where schemaname = 'public'" 2>&1)"
 check "status while running" 0 "$("$h" status "$dir"; echo $?)"
 check "stop" 0 "$("$h" stop "$dir" >/dev/null 2>&1; echo $?)"
 check "status after stop" 1 "$("$h" status "$dir"; echo $?)"
