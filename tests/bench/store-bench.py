@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Benchmark (issue 11): the PostgreSQL store against SQLite, same run.
+
+1. Acknowledgement decisions per second: C concurrent clients (processes,
+   each with its own candor.Context through the Python bindings, i.e.
+   candor_ack() in-process: triage + the one store transaction) share
+   DECISIONS mails (a third new senders, the rest replies and second
+   threads, each sender's mails spread over the clients), against
+     - PostgreSQL over TCP on 127.0.0.1 (a private server from
+       tests/pg/pg-harness.sh, fsync on), a fresh database per run, and
+     - SQLite, a fresh file per run on the same disk,
+   for C = 1, 2, 8, alternating backends, median of RUNS. Also the server's
+   CPU time per decision (postmaster + backends, from /proc), which says
+   how many decisions per second PostgreSQL itself could carry per core.
+2. candor-lmtpd end to end: MESSAGES distinct messages over LMTP on
+   loopback (SESSIONS parallel client processes, one message per
+   transaction) into a maildir, acknowledgements on (a stand-in sendmail
+   that reads and discards), with --state on each backend; messages/s
+   until the last 250, median of RUNS, and the daemon's CPU per message.
+
+    python3 tests/bench/store-bench.py [--decisions 600] [--clients 1,2,8]
+        [--runs 3] [--messages 1000] [--sessions 8] [--skip-daemon]
+(CANDOR_BUILD=build by default; needs PostgreSQL's binaries, and root or a
+user that can run initdb.)"""
+import argparse
+import multiprocessing as mp
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.abspath(os.path.join(HERE, "..", ".."))
+os.environ.setdefault("CANDOR_SOURCE", SRC)
+os.environ.setdefault("CANDOR_BUILD", os.path.join(SRC, "build"))
+os.environ.setdefault("CANDOR_BIN", os.path.join(os.environ["CANDOR_BUILD"], "examples",
+                                                 "candor"))
+os.environ.setdefault("CANDOR_DATADIR", os.path.join(SRC, "lib", "data"))
+if not os.environ.get("CANDOR_LIBRARY"):
+    for name in ("libcandor.so",):
+        p = os.path.join(os.environ["CANDOR_BUILD"], "lib", name)
+        if os.path.exists(p):
+            os.environ["CANDOR_LIBRARY"] = p
+sys.path.insert(0, os.path.join(HERE, "..", "pg"))
+sys.path.insert(0, os.path.join(HERE, "..", "lmtpd"))
+sys.path.insert(0, os.path.join(SRC, "bindings", "python"))
+import pgtest  # noqa: E402
+
+NOW = "2026-11-24T18:00:00Z"
+
+
+# ---------------------------------------------------------------- decisions
+
+def decision_client(state, datas, barrier, out):
+    import candor
+    with candor.Context(state=state, addresses=[pgtest.OUR_ADDRESS]) as ctx:
+        # open the store and load the model before the clock starts
+        ctx.ack(pgtest.PROBE.replace("probe@", "warm%d@" % os.getpid())
+                .replace("<probe@", "<warm%d@" % os.getpid()).encode(), now=NOW)
+        barrier.wait()
+        t0 = time.time()
+        sent = 0
+        for data in datas:
+            sent += 1 if ctx.ack(data, now=NOW).send else 0
+        out.put((t0, time.time(), len(datas), sent))
+
+
+def postgres_cpu(pgdir):
+    """CPU seconds used so far by the private server: the postmaster with
+    its reaped children (cutime/cstime) plus its live children."""
+    try:
+        with open(os.path.join(pgdir, "data", "postmaster.pid")) as f:
+            pm = int(f.readline())
+    except (OSError, ValueError):
+        return None
+    tck = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ppid = int(fields[1])
+        if int(pid) == pm:
+            total += sum(int(x) for x in fields[11:15])   # utime stime cutime cstime
+        elif ppid == pm:
+            total += int(fields[11]) + int(fields[12])
+    return total / tck
+
+
+def decisions_run(state, mails, clients, pgdir=None):
+    parts = [[m["data"] for m in mails[i::clients]] for i in range(clients)]
+    barrier = mp.Barrier(clients + 1)
+    out = mp.Queue()
+    procs = [mp.Process(target=decision_client, args=(state, parts[i], barrier, out))
+             for i in range(clients)]
+    for p in procs:
+        p.start()
+    barrier.wait(timeout=300)
+    cpu0 = postgres_cpu(pgdir) if pgdir else None
+    res = [out.get(timeout=1800) for _ in procs]
+    cpu1 = postgres_cpu(pgdir) if pgdir else None
+    for p in procs:
+        p.join()
+    t0 = min(r[0] for r in res)
+    t1 = max(r[1] for r in res)
+    n = sum(r[2] for r in res)
+    sent = sum(r[3] for r in res)
+    pg_ms = 1000.0 * (cpu1 - cpu0) / n if cpu0 is not None and cpu1 is not None else None
+    return n / (t1 - t0), sent, pg_ms
+
+
+# ---------------------------------------------------------------- daemon
+
+def lmtp_client(port, datas, senders, barrier, out):
+    from lmtpdtest import Client, stuff
+    c = Client(port, timeout=120)
+    c.lhlo()
+    barrier.wait()
+    ok = bad = 0
+    for data, sender in zip(datas, senders):
+        code, _ = c.cmd("MAIL FROM:<%s>" % sender)
+        code, _ = c.cmd("RCPT TO:<%s>" % pgtest.OUR_ADDRESS)
+        code, _ = c.cmd("DATA")
+        c.send(stuff(data))
+        code, _ = c.reply()
+        if code == 250:
+            ok += 1
+        else:
+            bad += 1
+    c.cmd("QUIT")
+    out.put((time.time(), ok, bad))
+
+
+def daemon_run(state, mails, sessions, workdir, fake_sendmail):
+    from lmtpdtest import Daemon
+    os.makedirs(workdir)
+    d = Daemon({"accept-recipients": "@shop.example"}, workdir=workdir,
+               extra_args=["--sendmail", fake_sendmail, "--address", pgtest.OUR_ADDRESS])
+    d.state = state
+    d.start()
+    try:
+        barrier = mp.Barrier(sessions + 1)
+        out = mp.Queue()
+        procs = [mp.Process(target=lmtp_client,
+                            args=(d.port, [m["data"] for m in mails[i::sessions]],
+                                  [m["sender"] for m in mails[i::sessions]], barrier, out))
+                 for i in range(sessions)]
+        for p in procs:
+            p.start()
+        barrier.wait(timeout=300)
+        t0 = time.time()
+        res = [out.get(timeout=3600) for _ in procs]
+        for p in procs:
+            p.join()
+        t1 = max(r[0] for r in res)
+        ok = sum(r[1] for r in res)
+        bad = sum(r[2] for r in res)
+        time.sleep(0.5)
+    finally:
+        d.stop()
+    cpu = sorted(float(x) for x in re.findall(r"status=delivered\S* file=\S+ cpu=([0-9.]+)",
+                                               d.read_log()))
+    return ok / (t1 - t0), ok, bad, (statistics.median(cpu) * 1000 if cpu else float("nan"))
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--decisions", type=int, default=600)
+    ap.add_argument("--clients", default="1,2,8")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--messages", type=int, default=1000)
+    ap.add_argument("--sessions", type=int, default=8)
+    ap.add_argument("--skip-daemon", action="store_true")
+    a = ap.parse_args()
+    clients = [int(x) for x in a.clients.split(",")]
+
+    tmp = tempfile.mkdtemp(prefix="candor-store-bench-")
+    os.chmod(tmp, 0o755)
+    pgdir = os.path.join(tmp, "pg")
+    os.environ["CANDOR_TEST_PG_DIR"] = pgdir
+    try:
+        os.environ["CANDOR_TEST_PG"] = pgtest.harness("start", pgdir)
+        why = pgtest.pg_backend_problem()
+    except RuntimeError as e:
+        why = str(e)
+    backends = ["sqlite"] + ([] if why else ["pg"])
+    if why:
+        print("PostgreSQL not measured: %s" % why)
+    try:
+        uptime = open("/proc/loadavg").read().split()[:3]
+        print("%s, %d cores, load average %s; PostgreSQL on 127.0.0.1 (TCP), fsync on"
+              % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(),
+                 " ".join(uptime)))
+        # --- decisions
+        rates = {}
+        for r in range(a.runs):
+            for c in clients:
+                for b in (backends if r % 2 == 0 else backends[::-1]):
+                    tag = "r%dc%d%s" % (r, c, b)
+                    mails = pgtest.make_mails(a.decisions, max(1, a.decisions // 3), tag=tag)
+                    if b == "pg":
+                        state = pgtest.createdb("bench_" + tag)
+                    else:
+                        state = os.path.join(tmp, "bench-%s.db" % tag)
+                    rate, sent, pg_ms = decisions_run(state, mails, c,
+                                                      pgdir if b == "pg" else None)
+                    rates.setdefault((b, c), []).append((rate, pg_ms))
+                    print("  run %d, %d client%s, %-6s: %7.1f decisions/s (%d acks sent)%s"
+                          % (r + 1, c, "s" if c > 1 else " ", b, rate, sent,
+                             "" if pg_ms is None else ", server CPU %.2f ms/decision" % pg_ms),
+                          flush=True)
+        print("\nacknowledgement decisions per second (%d decisions, median of %d runs):"
+              % (a.decisions, a.runs))
+        print("| clients | SQLite | PostgreSQL | PG / SQLite | PG server CPU per decision |")
+        print("| ---: | ---: | ---: | ---: | ---: |")
+        for c in clients:
+            s = statistics.median(x[0] for x in rates[("sqlite", c)])
+            if "pg" in backends:
+                p = statistics.median(x[0] for x in rates[("pg", c)])
+                ms = statistics.median(x[1] for x in rates[("pg", c)])
+                print("| %d | %.1f/s | %.1f/s | %.2f | %.2f ms (%.0f decisions/s per core) |"
+                      % (c, s, p, p / s, ms, 1000.0 / ms if ms else float("inf")))
+            else:
+                print("| %d | %.1f/s | - | - | - |" % (c, s))
+        # --- daemon
+        if not a.skip_daemon:
+            fake = os.path.join(tmp, "sendmail")
+            with open(fake, "w") as f:
+                f.write("#!/bin/sh\nexec cat >/dev/null\n")
+            os.chmod(fake, 0o755)
+            drates = {}
+            for r in range(a.runs):
+                for b in (backends if r % 2 == 0 else backends[::-1]):
+                    tag = "d%d%s" % (r, b)
+                    mails = pgtest.make_mails(a.messages, max(1, a.messages // 3), tag=tag)
+                    if b == "pg":
+                        state = pgtest.createdb("bench_" + tag)
+                    else:
+                        state = os.path.join(tmp, "bench-%s.db" % tag)
+                    rate, ok, bad, cpu = daemon_run(state, mails, a.sessions,
+                                                    os.path.join(tmp, tag), fake)
+                    drates.setdefault(b, []).append((rate, cpu))
+                    print("  run %d, candor-lmtpd on %-6s: %7.1f msg/s (%d accepted, %d refused), "
+                          "daemon CPU p50 %.2f ms/msg" % (r + 1, b, rate, ok, bad, cpu), flush=True)
+            print("\ncandor-lmtpd end to end (%d messages, %d LMTP sessions, acks on, median of %d):"
+                  % (a.messages, a.sessions, a.runs))
+            print("| state | msg/s | daemon CPU p50 per message |")
+            print("| --- | ---: | ---: |")
+            for b in backends:
+                print("| %s | %.1f | %.2f ms |" % (
+                    {"sqlite": "SQLite", "pg": "PostgreSQL"}[b],
+                    statistics.median(x[0] for x in drates[b]),
+                    statistics.median(x[1] for x in drates[b])))
+    finally:
+        try:
+            pgtest.harness("stop", pgdir)
+        except RuntimeError as e:
+            print(e)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
