@@ -25,7 +25,10 @@
  * candor_check(), logged, and copied to the review folder when flagged.
  *
  * If parsing or triage fail, the message is still delivered (without
- * X-Candor-* fields): the mail matters more than its labels.
+ * X-Candor-* fields): the mail matters more than its labels. A temporary
+ * failure of the state in triage or the acknowledgement (CANDOR_ETEMPFAIL:
+ * busy, or the PostgreSQL server away) is 451 4.3.0 instead: the MTA
+ * retries, and no message is delivered without its decision.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -655,10 +658,13 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
     candor_envelope_t cenv = CANDOR_ENVELOPE_INIT;
     cenv.sender = env->sender;
     cenv.recipient = team_rcpt;
+    candor_status_t ts = CANDOR_OK;
     if (candor_message_parse(&msg, conf->ctx, clean.p, clean.n) != CANDOR_OK) {
         snprintf(note, sizeof note, "triage=unparsed(%s)", candor_errmsg());
-    } else if (candor_triage(&res, conf->ctx, msg, store, &cenv, 0) != CANDOR_OK) {
+    } else if ((ts = candor_triage(&res, conf->ctx, msg, store, &cenv, 0)) != CANDOR_OK) {
         snprintf(note, sizeof note, "triage=failed(%s)", candor_errmsg());
+        if (ts == CANDOR_ETEMPFAIL)
+            goto done;   /* the state is away (busy, server down): 451, the MTA retries */
     } else {
         intent = candor_result_intent(res) ? candor_result_intent(res) : "-";
         reason = candor_result_autoreply_reason(res) ? candor_result_autoreply_reason(res) : "-";
@@ -670,6 +676,8 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
             if (as != CANDOR_OK) {
                 snprintf(note, sizeof note, "ack=failed(%s)", candor_errmsg());
                 decision = "no_ack";
+                if (as == CANDOR_ETEMPFAIL)
+                    goto done;   /* never deliver without the decision: 451, retried */
             } else {
                 decision = candor_ack_send(ack) && candor_ack_message(ack) ? "ack" : "no_ack";
                 if (candor_ack_reason(ack))
