@@ -1626,6 +1626,181 @@ static size_t prescan(const char *d, size_t len, size_t limit, size_t line_limit
     return cut;
 }
 
+/* ------------------------------------------------------------------ */
+/* runs of lines libetpan need not scan                                */
+/* ------------------------------------------------------------------ */
+
+/* libetpan finds multipart delimiters one byte at a time, and reads the
+ * last part of a multipart twice (and a nested part once more for every
+ * level): on mail with attachments most of its time went into base64 text
+ * that cannot hold a delimiter. So the copy mailmime_parse reads leaves
+ * out long runs of lines that cannot change the structure it finds, and
+ * afterwards every pointer of its tree is moved back onto the same bytes
+ * of the real message: libetpan still parses every header, and the bodies
+ * are decoded (or counted) from the real bytes.
+ *
+ * A run R left out is whole lines (it starts after a '\n' and ends after
+ * one) without a '-': no delimiter line ("--" boundary) starts in it, and
+ * the rest keeps the same line starts, so none is made either. The line
+ * just before R (K1) is kept and is not empty, does not start with white
+ * space and has no ':': no header (of a part or of an enclosed message)
+ * goes on past it, so R is body, preamble or epilogue text. The line just
+ * after R (K2) is kept as well, so that the line break a delimiter owns
+ * (the one before its "--") is never one that R took along. */
+
+#define ELIDE_MIN 2048      /* shortest run worth leaving out */
+#define ELIDE_MAX 64        /* most runs left out of one message */
+#define ELIDE_K1_TRIES 8    /* lines tried as K1 at the start of a span */
+
+struct elided {
+    struct {
+        size_t at;          /* offset in the copy where the run was */
+        size_t orig;        /* offset of the run in the message */
+        size_t len;         /* its length */
+    } v[ELIDE_MAX];
+    size_t n, total;
+};
+
+/* K1 (see above), without its '\n'. */
+static bool elide_k1(const char *s, size_t n)
+{
+    if (n && s[n - 1] == '\r')
+        n--;
+    return n > 0 && !is_wsp(s[0]) && !memchr(s, ':', n);
+}
+
+/* The runs of D[0..LEN) to leave out, in order. Linear in LEN: every span
+ * between two '-' is looked at once. */
+static void elide_find(const char *d, size_t len, struct elided *e)
+{
+    e->n = e->total = 0;
+    size_t pos = 0;
+    while (pos < len && e->n < ELIDE_MAX) {
+        const char *dash = memchr(d + pos, '-', len - pos);
+        size_t q = dash ? (size_t)(dash - d) : len;
+        if (q - pos >= ELIDE_MIN) {
+            /* K1: the first complete line in the span that qualifies */
+            const char *nl = memchr(d + pos, '\n', q - pos);
+            size_t r0 = 0;
+            for (int t = 0; nl && t < ELIDE_K1_TRIES; t++) {
+                size_t ls = (size_t)(nl - d) + 1;
+                nl = memchr(d + ls, '\n', q - ls);
+                if (nl && elide_k1(d + ls, (size_t)(nl - d) - ls)) {
+                    r0 = (size_t)(nl - d) + 1;
+                    break;
+                }
+            }
+            /* R ends where K2, the last complete line before the line
+             * that holds the '-' (or the last line), starts */
+            const char *lq = r0 && q > r0 ? memrchr(d + r0, '\n', q - r0) : NULL;
+            const char *kp = lq && lq > d + r0 ? memrchr(d + r0, '\n', (size_t)(lq - d) - r0) : NULL;
+            size_t r1 = kp ? (size_t)(kp - d) + 1 : r0;
+            if (r0 && r1 - r0 >= ELIDE_MIN) {
+                e->v[e->n].orig = r0;
+                e->v[e->n].len = r1 - r0;
+                e->n++;
+                e->total += r1 - r0;
+            }
+        }
+        pos = q + 1;
+    }
+}
+
+/* The copy of D[0..LEN) without the runs of E (sets E->v[].at). */
+static bool elide_copy(const char *d, size_t len, struct elided *e, struct candor_buf *out)
+{
+    size_t from = 0;
+    for (size_t i = 0; i < e->n; i++) {
+        candor__buf_append(out, d + from, e->v[i].orig - from);
+        e->v[i].at = out->len;
+        from = e->v[i].orig + e->v[i].len;
+    }
+    candor__buf_append(out, d + from, len - from);
+    return !out->oom;
+}
+
+struct elide_map {
+    const struct elided *e;
+    const char *copy, *orig;
+    size_t copy_len;
+    bool bad;
+};
+
+/* Where the copy's position P is in the message. A position at the place
+ * of a run is before it as a START, after it as an end; no start can be
+ * there (see above), else BAD. */
+static const char *elide_pos(struct elide_map *m, const char *p, bool start)
+{
+    if (p < m->copy || p > m->copy + m->copy_len) {
+        m->bad = true;
+        return p;
+    }
+    size_t x = (size_t)(p - m->copy), add = 0;
+    for (size_t i = 0; i < m->e->n && m->e->v[i].at <= x; i++) {
+        if (m->e->v[i].at == x && start) {
+            m->bad = true;
+            break;
+        }
+        add += m->e->v[i].len;
+    }
+    return m->orig + x + add;
+}
+
+static void elide_data(struct elide_map *m, struct mailmime_data *data)
+{
+    if (!data || data->dt_type != MAILMIME_DATA_TEXT || !data->dt_data.dt_text.dt_data)
+        return;
+    const char *s = data->dt_data.dt_text.dt_data;
+    const char *e = elide_pos(m, s + data->dt_data.dt_text.dt_length, false);
+    s = elide_pos(m, s, true);
+    data->dt_data.dt_text.dt_data = s;
+    data->dt_data.dt_text.dt_length = (size_t)(e - s);
+}
+
+/* Move every pointer of the tree ROOT (parsed from the copy) onto the
+ * message. Iterative (parent and sibling links): any depth. False when a
+ * position cannot be mapped (then the caller parses the message itself). */
+static bool elide_fix(struct mailmime *root, const struct elided *e, const char *copy,
+                      size_t copy_len, const char *orig)
+{
+    struct elide_map m = { e, copy, orig, copy_len, false };
+    struct mailmime *n = root;
+    while (n && !m.bad) {
+        if (n->mm_mime_start) {
+            const char *s = n->mm_mime_start;
+            const char *end = elide_pos(&m, s + n->mm_length, false);
+            n->mm_mime_start = elide_pos(&m, s, true);
+            n->mm_length = (size_t)(end - n->mm_mime_start);
+        }
+        elide_data(&m, n->mm_body);   /* for a single part, mm_single too */
+        struct mailmime *child = NULL;
+        if (n->mm_type == MAILMIME_MULTIPLE) {
+            elide_data(&m, n->mm_data.mm_multipart.mm_preamble);
+            elide_data(&m, n->mm_data.mm_multipart.mm_epilogue);
+            clistiter *it = clist_begin(n->mm_data.mm_multipart.mm_mp_list);
+            child = it ? clist_content(it) : NULL;
+        } else if (n->mm_type == MAILMIME_MESSAGE) {
+            child = n->mm_data.mm_message.mm_msg_mime;
+        }
+        if (child) {
+            n = child;
+            continue;
+        }
+        /* the next sibling of N or of its nearest ancestor that has one */
+        while (n && n != root) {
+            if (n->mm_parent_type == MAILMIME_MULTIPLE && n->mm_multipart_pos
+                && clist_next(n->mm_multipart_pos)) {
+                n = clist_content(clist_next(n->mm_multipart_pos));
+                break;
+            }
+            n = n->mm_parent;
+        }
+        if (n == root)
+            n = NULL;
+    }
+    return !m.bad;
+}
+
 static bool choose_text(struct walk *w)
 {
     struct candor_message *msg = w->msg;
@@ -1775,7 +1950,23 @@ static candor_status_t parse_body(struct candor_message *msg, const char *d, siz
                                   lim->max_mime_parts);
     size_t idx = 0;
     struct mailmime *mime = NULL;
-    int r = mailmime_parse(d, plen, &idx, &mime);
+    /* long runs of lines without a delimiter left out of libetpan's copy */
+    struct elided el;
+    struct candor_buf copy = CANDOR_BUF_INIT;
+    elide_find(d, plen, &el);
+    int r;
+    if (el.n && elide_copy(d, plen, &el, &copy)) {
+        r = mailmime_parse(copy.data, copy.len, &idx, &mime);
+        if (r == MAILIMF_NO_ERROR && mime && !elide_fix(mime, &el, copy.data, copy.len, d)) {
+            mailmime_free(mime);
+            mime = NULL;
+            idx = 0;
+            r = mailmime_parse(d, plen, &idx, &mime);
+        }
+    } else {
+        r = mailmime_parse(d, plen, &idx, &mime);
+    }
+    candor__buf_free(&copy);
     if (r == MAILIMF_ERROR_MEMORY) {
         candor__buf_free(&mini);
         return candor__fail(CANDOR_ENOMEM, "message: out of memory");

@@ -476,6 +476,96 @@ static void test_limits(void)
     candor_ctx_free(c);
 }
 
+/* Long runs of lines without a '-' are left out of the copy libetpan
+ * parses and put back afterwards (message.c, "runs of lines libetpan need
+ * not scan"): the bodies, sizes and delimiters around such runs must come
+ * out as if libetpan had read every byte. {T} is 80 lines of text, {B} 60
+ * lines of base64 (3420 bytes decoded); each row runs with LF and CRLF. */
+static void expand(struct candor_buf *b, const char *tpl, bool crlf)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *nl = crlf ? "\r\n" : "\n";
+    for (const char *p = tpl; *p; p++) {
+        if (strncmp(p, "{T}", 3) == 0) {
+            for (int i = 0; i < 80; i++)
+                candor__buf_printf(b, "line %03d of a long body without a dash%s", i, nl);
+            p += 2;
+        } else if (strncmp(p, "{B}", 3) == 0) {
+            for (int i = 0; i < 60; i++) {
+                for (int k = 0; k < 76; k++)
+                    candor__buf_putc(b, b64[(i * 31 + k * 7) % 64]);
+                candor__buf_puts(b, nl);
+            }
+            p += 2;
+        } else if (*p == '\n') {
+            candor__buf_puts(b, nl);
+        } else {
+            candor__buf_putc(b, *p);
+        }
+    }
+}
+
+static void test_elided_runs(void)
+{
+    /* SIZE: an attachment's size, or 0 for the length of SIZE_OF as
+     * written (without its last line break) */
+    static const struct {
+        const char *name, *raw, *text;
+        bool chop;              /* TEXT without its last line break */
+        size_t size;
+        const char *size_of;
+    } rows[] = {
+        { "blank line before the delimiters",
+          "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n{T}\n--b\n"
+          "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n{B}\n--b--\n",
+          "{T}", false, 3420, NULL },
+        { "no blank line before the delimiters",
+          "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n{T}--b\n"
+          "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n{B}--b--\n",
+          "{T}", true, 3420, NULL },
+        { "part header without a blank line",
+          "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nhi\n--b\n"
+          "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n{B}--b--\n",
+          "hi", false, 3420, NULL },
+        { "forwarded message",
+          "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nhi\n--b\n"
+          "Content-Type: message/rfc822\n\nSubject: inner\n\n{T}--b--\n",
+          "hi", false, 0, "Subject: inner\n\n{T}" },
+        { "nested, with preamble and epilogue",
+          "Content-Type: multipart/mixed; boundary=o\n\n{T}\n--o\nContent-Type: multipart/alternative; "
+          "boundary=i\n\n{T}--i\nContent-Type: text/plain\n\n{T}--i\nContent-Type: text/html\n\n<p>h</p>\n"
+          "--i--\n{T}--o\nContent-Type: image/png\nContent-Transfer-Encoding: base64\n\n{B}--o--\n{T}",
+          "{T}", true, 3420, NULL },
+        { "single part", "Content-Type: text/plain\n\n{T}{T}", "{T}{T}", false, 0, NULL },
+    };
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        for (int crlf = 0; crlf < 2; crlf++) {
+            struct candor_buf raw = CANDOR_BUF_INIT, text = CANDOR_BUF_INIT, sz = CANDOR_BUF_INIT;
+            expand(&raw, rows[r].raw, crlf);
+            expand(&text, rows[r].text, false);
+            if (rows[r].chop)
+                text.data[--text.len] = '\0';
+            size_t want = rows[r].size;
+            if (rows[r].size_of) {
+                expand(&sz, rows[r].size_of, crlf);
+                want = sz.len - (crlf ? 2 : 1);
+            }
+            struct candor_message *m = parse_buf(ctx, &raw);
+            char row[128];
+            snprintf(row, sizeof row, "%s (%s)", rows[r].name, crlf ? "CRLF" : "LF");
+            check(row, "text", m->text, text.data);
+            CU_ASSERT_EQUAL(m->n_attachments, want ? 1u : 0u);
+            if (m->n_attachments == 1 && m->attachments[0].size != want)
+                fprintf(stderr, "row %s: size %zu, want %zu\n", row, m->attachments[0].size, want);
+            CU_ASSERT_TRUE(m->n_attachments != 1 || m->attachments[0].size == want);
+            candor_message_free(m);
+            candor__buf_free(&raw);
+            candor__buf_free(&text);
+            candor__buf_free(&sz);
+        }
+    }
+}
+
 static void test_hostile(void)
 {
     /* Shapes that hurt naive parsers: each must parse, quickly, into valid
@@ -643,6 +733,7 @@ static const struct test_case cases[] = {
     { "filenames", test_filenames },
     { "base64_sizes", test_base64_sizes },
     { "limits", test_limits },
+    { "elided_runs", test_elided_runs },
     { "hostile", test_hostile },
     { "json_shape", test_json_shape },
     { "golden", test_golden },
