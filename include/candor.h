@@ -122,8 +122,11 @@ struct candor_ctx;
 #define CANDOR_DEFAULT_MAX_DECODED_BYTES (128u * 1024u * 1024u)
 #define CANDOR_DEFAULT_MAX_TEXT_BYTES (1024u * 1024u)
 #define CANDOR_DEFAULT_MAX_HTML_DEPTH 256u
+#define CANDOR_DEFAULT_MAX_CONFIG_BYTES (4u * 1024u * 1024u)
 
-#define CANDOR_CTX_OPTIONS_VERSION 1
+/* 2 appended max_config_bytes; version 1 callers (the struct up to
+ * log_data) are still accepted. */
+#define CANDOR_CTX_OPTIONS_VERSION 2
 
 typedef struct candor_ctx_options {
     unsigned int version;          /* CANDOR_CTX_OPTIONS_VERSION */
@@ -146,12 +149,16 @@ typedef struct candor_ctx_options {
     size_t max_html_depth;
     candor_log_fn_t log_fn;        /* NULL: silent */
     void *log_data;
+    /* Version 2. The configuration file (and the schema) are refused when
+     * larger: 0 means CANDOR_DEFAULT_MAX_CONFIG_BYTES. Since 0.1 */
+    size_t max_config_bytes;
 } candor_ctx_options_t;
 
 #define CANDOR_CTX_OPTIONS_INIT { CANDOR_CTX_OPTIONS_VERSION, NULL, NULL, NULL, 0, \
-        NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL }
+        NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0 }
 
-/* Function twin of CANDOR_CTX_OPTIONS_INIT (for bindings). Since 0.1 */
+/* Function twin of CANDOR_CTX_OPTIONS_INIT (for bindings): VERSION 1 or 2;
+ * version 1 fills only the fields up to log_data. Since 0.1 */
 CANDOR_API candor_status_t candor_ctx_options_init(candor_ctx_options_t *opts,
                                                    unsigned int version);
 

@@ -6,6 +6,7 @@
  * "file:line: what is wrong".
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,6 @@
 #include <libxml/xmlversion.h>
 #include "ctx.h"
 #include "config.h"
-
-#define MAX_CONFIG_BYTES (4u * 1024u * 1024u)
 
 xmlNodePtr candor__config_child(xmlNodePtr node, const char *name)
 {
@@ -139,11 +138,13 @@ static void collect_error(void *data, xmlErrorPtr err)
         fe->msg[--n] = '\0';
 }
 
+/* The schema is shipped data: it has the default cap, whatever the option. */
 static candor_status_t validate(const char *file, xmlDocPtr doc, const char *schema_path)
 {
     char *data;
     size_t len;
-    candor_status_t st = candor__read_file(schema_path, MAX_CONFIG_BYTES, &data, &len);
+    candor_status_t st = candor__read_file(schema_path, CANDOR_DEFAULT_MAX_CONFIG_BYTES, &data,
+                                           &len);
     if (st != CANDOR_OK)
         return candor__fail(CANDOR_ECONFIG, "%s: schema: %s", file, candor_errmsg());
     xmlRelaxNGParserCtxtPtr pc = xmlRelaxNGNewMemParserCtxt(data, (int)len);
@@ -174,15 +175,21 @@ static candor_status_t validate(const char *file, xmlDocPtr doc, const char *sch
     return CANDOR_OK;
 }
 
-candor_status_t candor__config_read(const char *path, const char *schema_path, void **docp)
+candor_status_t candor__config_read(const char *path, const char *schema_path,
+                                    size_t max_bytes, void **docp)
 {
     *docp = NULL;
+    if (!max_bytes)
+        max_bytes = CANDOR_DEFAULT_MAX_CONFIG_BYTES;
+    /* libxml2 takes the length as an int */
+    if (max_bytes > (size_t)INT_MAX)
+        max_bytes = (size_t)INT_MAX;
     char *data;
     size_t len;
-    candor_status_t st = candor__read_file(path, MAX_CONFIG_BYTES, &data, &len);
+    candor_status_t st = candor__read_file(path, max_bytes, &data, &len);
     if (st == CANDOR_ELIMIT)
-        return candor__fail(CANDOR_ECONFIG, "%s:0: configuration larger than %u bytes", path,
-                            MAX_CONFIG_BYTES);
+        return candor__fail(CANDOR_ECONFIG, "%s:0: configuration larger than %zu bytes "
+                            "(max_config_bytes)", path, max_bytes);
     if (st != CANDOR_OK)
         return candor__fail(CANDOR_ECONFIG, "%s:0: cannot read: %s", path, candor_errmsg());
     xmlParserCtxtPtr pc = xmlNewParserCtxt();

@@ -4,6 +4,7 @@
  * daemon settings), then each module's section, in mail-flow order.
  */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +30,25 @@ candor_status_t candor_init(void)
 int candor_version_number(void) { return CANDOR_VERSION_NUMBER; }
 const char *candor_version_string(void) { return CANDOR_VERSION_STRING; }
 
+/* The size of each version of candor_ctx_options_t (0: unknown). */
+static size_t options_size(unsigned int version)
+{
+    switch (version) {
+    case 1: return offsetof(candor_ctx_options_t, max_config_bytes);
+    case 2: return sizeof(candor_ctx_options_t);
+    default: return 0;
+    }
+}
+
 candor_status_t candor_ctx_options_init(candor_ctx_options_t *opts, unsigned int version)
 {
-    if (!opts || version != CANDOR_CTX_OPTIONS_VERSION)
+    size_t size = options_size(version);
+    if (!opts || !size)
         return candor__fail(CANDOR_EINVAL, "ctx options: unknown version %u", version);
+    /* only the fields a caller of VERSION has */
     candor_ctx_options_t init = CANDOR_CTX_OPTIONS_INIT;
-    *opts = init;
+    init.version = version;
+    memcpy(opts, &init, size);
     return CANDOR_OK;
 }
 
@@ -189,10 +203,16 @@ candor_status_t candor_ctx_new(struct candor_ctx **out, const candor_ctx_options
     if (!out)
         return candor__fail(CANDOR_EINVAL, "ctx_new: no output pointer");
     *out = NULL;
-    candor_ctx_options_t dflt = CANDOR_CTX_OPTIONS_INIT;
-    const candor_ctx_options_t *o = opts ? opts : &dflt;
-    if (o->version != CANDOR_CTX_OPTIONS_VERSION)
-        return candor__fail(CANDOR_EINVAL, "ctx options: unknown version %u", o->version);
+    /* an older caller's struct is shorter: read only what it has; the
+     * fields it lacks keep their defaults */
+    candor_ctx_options_t all = CANDOR_CTX_OPTIONS_INIT;
+    if (opts) {
+        size_t size = options_size(opts->version);
+        if (!size)
+            return candor__fail(CANDOR_EINVAL, "ctx options: unknown version %u", opts->version);
+        memcpy(&all, opts, size);
+    }
+    const candor_ctx_options_t *o = &all;
     candor_init();
 
     struct candor_ctx *ctx = calloc(1, sizeof *ctx);
@@ -213,7 +233,9 @@ candor_status_t candor_ctx_new(struct candor_ctx **out, const candor_ctx_options
     }
 
     void *docp = NULL;
-    candor_status_t st = candor__config_read(ctx->config_path, schema, &docp);
+    ctx->limits.max_config_bytes = pick(o->max_config_bytes, CANDOR_DEFAULT_MAX_CONFIG_BYTES);
+    candor_status_t st = candor__config_read(ctx->config_path, schema,
+                                             ctx->limits.max_config_bytes, &docp);
     free(schema);
     if (st != CANDOR_OK) {
         candor_ctx_free(ctx);

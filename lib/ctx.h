@@ -27,6 +27,7 @@ struct candor_limits {
     size_t max_decoded_bytes;
     size_t max_text_bytes;
     size_t max_html_depth;
+    size_t max_config_bytes;    /* not a <limits> attribute: read before the config */
 };
 
 struct candor_ctx {

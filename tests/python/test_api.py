@@ -353,7 +353,7 @@ class TestStructMirror(unittest.TestCase):
         # and the C API agrees the mirrored struct is valid
         o = _lib.CtxOptions()
         _lib.get().candor_ctx_options_init(ctypes.byref(o), _lib.CANDOR_CTX_OPTIONS_VERSION)
-        self.assertEqual(o.version, 1)
+        self.assertEqual(o.version, _lib.CANDOR_CTX_OPTIONS_VERSION)
         self.assertIsNone(o.config_path)
 
     def test_every_function_declared(self) -> None:

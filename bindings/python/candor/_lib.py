@@ -53,7 +53,7 @@ CANDOR_LOG_WARN = 1
 CANDOR_LOG_INFO = 2
 CANDOR_LOG_DEBUG = 3
 
-CANDOR_CTX_OPTIONS_VERSION = 1
+CANDOR_CTX_OPTIONS_VERSION = 2
 CANDOR_ENVELOPE_VERSION = 1
 CANDOR_STORE_READONLY = 1
 CANDOR_TRIAGE_EXPLAIN = 1
@@ -84,6 +84,7 @@ class CtxOptions(Structure):
         ("max_html_depth", c_size_t),
         ("log_fn", LOG_FN),
         ("log_data", c_void_p),
+        ("max_config_bytes", c_size_t),       # version 2
     ]
 
 
