@@ -23,7 +23,9 @@ the C API requires.
 
 from __future__ import annotations
 
-from typing import Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from typing import Optional
 
 from . import _lib
 from ._context import Context, unreadable

@@ -2,27 +2,142 @@
 
 Prints the same JSON Lines as the C command-line tool (``candor triage`` /
 ``candor parse``, CONTRACT.md), one object per message, built through the
-Python API. Exit status: 0 success, 1 some message could not be read or had
-errors, 2 bad usage or configuration, 75 a temporary failure.
+Python API (:meth:`candor.Context.triage` / :meth:`~candor.Context.parse`;
+each line is the result's :meth:`~candor.Triage.to_json_bytes`). Exit
+status: 0 success, 1 some message could not be read (or, for FILE
+arguments, had errors), 2 bad usage or configuration, 75 a temporary
+failure.
+
+With ``--maildir`` the messages are triaged on as many threads as the C tool
+uses by default (the CPUs this process may run on), ``--jobs N`` to change
+it; the output order is the same for any N.
+
+Start-up time counts here (one process per run): the options are read by a
+small parser of our own (argparse's import and set-up cost more than
+triaging a few messages) and output goes out in 64 kB writes, whatever
+``PYTHONUNBUFFERED`` says.
 """
 
 from __future__ import annotations
 
-import argparse
-import gc
-import json
 import os
 import sys
-from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-from ._context import ordered_map
 from . import (ConfigError, Context, Error, InvalidArgumentError, LibraryError,
-               TemporaryError, unreadable)
+               TemporaryError)
+from ._context import ordered_map, unreadable_json
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Sequence
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_TEMPFAIL = 0, 1, 2, 75
 
+USAGE = """\
+Usage: python3 -m candor triage [OPTION]... FILE...
+       python3 -m candor triage [OPTION]... --maildir DIR
+       python3 -m candor parse [--config FILE] [--model FILE] FILE...
 
-def _maildir_files(root: str, recursive: bool) -> Iterator[str]:
+Parse or triage mail through libcandor and print one JSON object per message
+(JSON Lines), exactly as the candor command-line tool does. "-" as FILE reads
+standard input.
+
+Options of triage:
+      --maildir DIR        triage the messages of the maildir DIR (new/, cur/)
+      --recursive          with --maildir: also its maildir++ folders
+      --jobs N             threads (default: with --maildir the number of CPUs,
+                           as candor triage; else 1); same output for any N
+      --config FILE        configuration (default: $CANDOR_CONFIG, else the installed one)
+      --model FILE         intent model (default: the configuration's)
+      --state FILE         state database (read only; default: the configuration's)
+      --now TIME           the time, RFC 3339 (default: the clock)
+      --address ADDR       our own address (repeatable)
+      --trusted-authserv ID  the authserv-id whose Authentication-Results are believed
+      --sender ADDR        envelope sender
+      --recipient ADDR     envelope recipient
+      --explain            add the rules and features that decided
+  -h, --help               show this help and exit
+
+Exit status: 0 success, 1 some message could not be read or had errors,
+2 bad usage or configuration, 75 temporary failure.
+"""
+
+# option -> takes a value; per command
+_OPTIONS = {
+    "triage": {"--config": True, "--model": True, "--maildir": True, "--recursive": False,
+               "--jobs": True, "--state": True, "--now": True, "--address": True,
+               "--trusted-authserv": True, "--sender": True, "--recipient": True,
+               "--explain": False},
+    "parse": {"--config": True, "--model": True},
+}
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_args(argv: "Sequence[str]") -> "Dict[str, Any]":
+    """The command line as a dict: "command", "files" and one key per option
+    (``--trusted-authserv`` -> ``trusted_authserv``; ``address`` a list)."""
+    if not argv or argv[0] in ("-h", "--help"):
+        raise UsageError("" if argv else "no command given (triage or parse)")
+    cmd = argv[0]
+    if cmd not in _OPTIONS:
+        raise UsageError("unknown command %r (triage or parse)" % cmd)
+    known = _OPTIONS[cmd]
+    args: "Dict[str, Any]" = {"command": cmd, "files": [], "address": []}
+    i, n = 1, len(argv)
+    while i < n:
+        a = argv[i]
+        i += 1
+        if a == "--":
+            args["files"].extend(argv[i:])
+            break
+        if a in ("-h", "--help"):
+            raise UsageError("")
+        if not a.startswith("--") or a == "-":
+            if a.startswith("-") and a != "-":
+                raise UsageError("unknown option %s" % a)
+            args["files"].append(a)
+            continue
+        name, eq, value = a.partition("=")
+        if name not in known:
+            raise UsageError("unknown option %s" % name)
+        key = name[2:].replace("-", "_")
+        if not known[name]:
+            if eq:
+                raise UsageError("%s takes no value" % name)
+            args[key] = True
+            continue
+        if not eq:
+            if i >= n:
+                raise UsageError("%s needs a value" % name)
+            value = argv[i]
+            i += 1
+        if key == "address":
+            args["address"].append(value)
+        else:
+            args[key] = value
+    if "jobs" in args:
+        try:
+            args["jobs"] = int(args["jobs"])
+        except ValueError:
+            raise UsageError("--jobs %s: not a number" % args["jobs"]) from None
+        if not 1 <= args["jobs"] <= 1024:
+            raise UsageError("--jobs %d: not a number from 1 to 1024" % args["jobs"])
+    return args
+
+
+def default_jobs() -> int:
+    """What ``candor triage --maildir`` uses without --jobs: the CPUs this
+    process may run on."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _maildir_files(root: str, recursive: bool) -> "Iterator[str]":
     """The messages of a maildir in the order of ``candor triage --maildir``:
     per folder (the maildir itself, then with RECURSIVE its maildir++
     folders .NAME sorted), the files of new/ and cur/ sorted by name, new/
@@ -55,82 +170,86 @@ def _maildir_files(root: str, recursive: bool) -> Iterator[str]:
             yield base + "/" + sub + "/" + name
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python3 -m candor",
-        description="Parse or triage mail through libcandor; JSON Lines on "
-                    "standard output, as the candor command-line tool prints.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, help_ in (("triage", "triage each message (intent, urgency, ...)"),
-                        ("parse", "parse each message")):
-        s = sub.add_parser(name, help=help_)
-        s.add_argument("files", nargs="*", metavar="FILE",
-                       help='mail files ("-": standard input)')
-        s.add_argument("--config", help="configuration file")
-        s.add_argument("--model", help="model file")
-        if name == "triage":
-            s.add_argument("--maildir", metavar="DIR", help="triage the messages of a maildir")
-            s.add_argument("--recursive", action="store_true",
-                           help="with --maildir: also its maildir++ folders")
-            s.add_argument("--jobs", type=int, default=1, metavar="N",
-                           help="threads (output order is the same for any N)")
-            s.add_argument("--state", help="state database (read only)")
-            s.add_argument("--now", help="the time, RFC 3339 (default: the clock)")
-            s.add_argument("--address", action="append", default=[],
-                           help="our own address (repeatable)")
-            s.add_argument("--trusted-authserv", metavar="ID")
-            s.add_argument("--sender", metavar="ADDR", help="envelope sender")
-            s.add_argument("--recipient", metavar="ADDR", help="envelope recipient")
-            s.add_argument("--explain", action="store_true",
-                           help="add the rules and features that decided")
-    return p
+def _err(text: str) -> None:
+    sys.stderr.write("python3 -m candor: %s\n" % text)
 
 
-_dump = json.JSONEncoder(ensure_ascii=False).encode
+class _Out:
+    """Output in large writes (the C tool's stdio buffering); a write error
+    other than a closed pipe is remembered, as the C tool does."""
+
+    def __init__(self, stream: "BinaryIO") -> None:
+        self.stream = stream
+        self.parts: "List[bytes]" = []
+        self.size = 0
+
+    def line(self, data: bytes) -> None:
+        self.parts.append(data)
+        self.parts.append(b"\n")
+        self.size += len(data) + 1
+        if self.size >= 65536:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            data = b"".join(self.parts)
+            self.parts = []
+            self.size = 0
+            self.stream.write(data)
+        self.stream.flush()
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = _parser().parse_args(argv)
-    files: List[str] = list(args.files)
-    if args.command == "triage" and args.maildir:
+def main(argv: "Optional[Sequence[str]]" = None) -> int:
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else list(argv))
+    except UsageError as e:
+        if str(e):
+            _err(str(e))
+            sys.stderr.write("Try 'python3 -m candor --help'.\n")
+            return EXIT_USAGE
+        sys.stdout.write(USAGE)
+        return EXIT_OK
+    command = args["command"]
+    files: "List[str]" = args["files"]
+    maildir = args.get("maildir")
+    if maildir is not None:
         if files:
-            print("python3 -m candor triage: --maildir and FILE are exclusive",
-                  file=sys.stderr)
+            _err("triage: --maildir and FILE are exclusive")
             return EXIT_USAGE
-        if not (os.path.isdir(os.path.join(args.maildir, "cur"))
-                or os.path.isdir(os.path.join(args.maildir, "new"))):
-            print("python3 -m candor triage: --maildir %s: not a maildir (no cur/ or new/)"
-                  % args.maildir, file=sys.stderr)
+        if not (os.path.isdir(os.path.join(maildir, "cur"))
+                or os.path.isdir(os.path.join(maildir, "new"))):
+            _err("triage: --maildir %s: not a maildir (no cur/ or new/)" % maildir)
             return EXIT_USAGE
-        files = list(_maildir_files(args.maildir, args.recursive))
+        files = list(_maildir_files(maildir, bool(args.get("recursive"))))
     elif not files:
-        print("python3 -m candor %s: no FILE given" % args.command, file=sys.stderr)
+        _err("%s: no FILE given" % command)
+        return EXIT_USAGE
+    elif args.get("recursive"):
+        _err("triage: --recursive needs --maildir")
         return EXIT_USAGE
 
-    kw: Dict[str, Any] = {"config": args.config, "model": args.model}
-    if args.command == "triage":
-        kw.update(state=args.state, addresses=args.address or None,
-                  trusted_authserv=args.trusted_authserv)
+    kw: "Dict[str, Any]" = {"config": args.get("config"), "model": args.get("model")}
+    if command == "triage":
+        kw.update(state=args.get("state"), addresses=args["address"] or None,
+                  trusted_authserv=args.get("trusted_authserv"))
     try:
         ctx = Context(**kw)
-    except (ConfigError, InvalidArgumentError) as e:
-        print("python3 -m candor: %s" % e, file=sys.stderr)
-        return EXIT_USAGE
-    except LibraryError as e:
-        print("python3 -m candor: %s" % e, file=sys.stderr)
+    except (ConfigError, InvalidArgumentError, LibraryError) as e:
+        _err(str(e))
         return EXIT_USAGE
     except TemporaryError as e:
-        print("python3 -m candor: %s" % e, file=sys.stderr)
+        _err(str(e))
         return EXIT_TEMPFAIL
     except Error as e:
-        print("python3 -m candor: %s" % e, file=sys.stderr)
+        _err(str(e))
         return EXIT_PROBLEM
 
     status = EXIT_OK
-    out = sys.stdout
-    stdin_data: Optional[bytes] = None
+    sys.stdout.flush()
+    out = _Out(open(sys.stdout.fileno(), "wb", buffering=0, closefd=False))
+    stdin_data: "Optional[bytes]" = None
 
-    def item(f: str) -> Any:
+    def item(f: str) -> "Any":
         nonlocal stdin_data
         if f == "-":
             if stdin_data is None:
@@ -138,67 +257,69 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return stdin_data
         return f
 
-    gc.disable()   # results are dropped as soon as printed: no cycles to find
     with ctx:
         try:
-            if args.command == "triage":
+            if command == "triage":
                 try:
                     # --now read once (a bad one is a usage error)
-                    opts: Dict[str, Any] = dict(sender=args.sender, recipient=args.recipient,
-                                                now=ctx._now(args.now), explain=args.explain)
-                except InvalidArgumentError as e:
-                    print("python3 -m candor triage: --now %s: %s" % (args.now, e),
-                          file=sys.stderr)
+                    opts: "Dict[str, Any]" = dict(
+                        sender=args.get("sender"), recipient=args.get("recipient"),
+                        now=ctx._now(args.get("now")), explain=bool(args.get("explain")))
+                except Error as e:
+                    _err("triage: --now %s: %s" % (args.get("now"), e))
                     return EXIT_USAGE
-                results = ordered_map(lambda f: _triage_one(ctx, item(f), f, opts),
-                                      files, max(1, args.jobs) if "-" not in files else 1)
-                for f, r in zip(files, results):
-                    status = _emit(out, f, r, status)
+                jobs = args.get("jobs") or (default_jobs() if maildir is not None else 1)
+                if "-" in files:
+                    jobs = 1
+                triage = ctx.triage
+
+                def one(f: str) -> "Any":
+                    try:
+                        return triage(item(f), file=f, **opts)
+                    except Error as e:
+                        return e
+
+                for f, r in zip(files, ordered_map(one, files, jobs)):
+                    if isinstance(r, Error):
+                        status = _unreadable(out, f, r)
+                        continue
+                    out.line(r.to_json_bytes())  # the library's own JSON text
+                    # `candor triage FILE` exits 1 for a message with errors;
+                    # over a maildir only unreadable messages count.
+                    if maildir is None and r.__dict__.get("_message_errors"):
+                        status = EXIT_PROBLEM
             else:
                 for f in files:
                     try:
-                        parsed: Any = ctx.parse(item(f), file=f)
+                        m = ctx.parse(item(f), file=f)
                     except Error as e:
-                        parsed = e
-                    status = _emit(out, f, parsed, status)
+                        status = _unreadable(out, f, e)
+                        continue
+                    out.line(m.to_json_bytes())
+                    if m.__dict__.get("_message_errors"):
+                        status = EXIT_PROBLEM
             out.flush()
         except BrokenPipeError:
-            try:
-                sys.stdout = open(os.devnull, "w")
-            except OSError:
-                pass
             return EXIT_PROBLEM
         except TemporaryError as e:
-            print("python3 -m candor: %s" % e, file=sys.stderr)
+            try:
+                out.flush()
+            except OSError:
+                pass
+            _err(str(e))
             return EXIT_TEMPFAIL
     return status
 
 
-def _triage_one(ctx: Context, data: Any, f: str, opts: Dict[str, Any]) -> Any:
+def _unreadable(out: _Out, f: str, e: Error) -> int:
+    """The object for a file that could not be read; the new status."""
+    if isinstance(e, TemporaryError):
+        raise e
     try:
-        return ctx.triage(data, file=f, **opts)
-    except Error as e:
-        return e
-
-
-def _emit(out: Any, f: str, r: Any, status: int) -> int:
-    """Write the object for file F (a result, or an Error); new status."""
-    if isinstance(r, TemporaryError):
-        raise r
-    if isinstance(r, Error):
-        try:
-            obj = unreadable(f, str(r))
-        except Error:
-            print("python3 -m candor: %s: %s" % (f, r), file=sys.stderr)
-            return EXIT_PROBLEM
-        out.write(_dump(obj))
-        out.write("\n")
-        return EXIT_PROBLEM
-    out.write(r.to_json())   # the library's own JSON text for this result
-    out.write("\n")
-    if r.errors:
-        return EXIT_PROBLEM
-    return status
+        out.line(unreadable_json(f, str(e)))
+    except Error:
+        _err("%s: %s" % (f, e))
+    return EXIT_PROBLEM
 
 
 if __name__ == "__main__":

@@ -16,27 +16,32 @@ and frees it when that thread ends or the Context is closed. Do not call
 
 from __future__ import annotations
 
-import collections
 import ctypes
-import datetime as _dt
-import json
 import os
 import threading
 import weakref
 from ctypes import byref, c_char_p, c_int64, c_void_p
-from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
-                    Sequence, Tuple, Union, cast)
 
 from . import _lib
 from ._errors import Error, InvalidArgumentError, TemporaryError
 from ._results import Ack, Check, Message, ReplyRecord, Triage
 
-PathLike = Union[str, "os.PathLike[str]", "os.PathLike[bytes]"]
-Data = Union[bytes, bytearray, memoryview, PathLike]
-Now = Union[None, int, float, str, _dt.datetime]
-LogFunction = Callable[[int, str], None]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    import datetime as _dt
+    from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
+                        Sequence, Tuple, Union)
+    PathLike = Union[str, "os.PathLike[str]", "os.PathLike[bytes]"]
+    Data = Union[bytes, bytearray, memoryview, PathLike]
+    Now = Union[None, int, float, str, _dt.datetime]
+    LogFunction = Callable[[int, str], None]
 
-_loads = json.loads
+
+def _loads(text: "str") -> "Any":
+    import json
+    global _loads
+    _loads = json.loads
+    return json.loads(text)
 
 
 def _enc(s: Optional[Union[str, bytes]]) -> Optional[bytes]:
@@ -122,6 +127,7 @@ class Context:
         self._stores_lock = threading.Lock()
         self._local = threading.local()
         self._log_cb: Any = None
+        self._env_cache: Optional[Tuple[Any, _lib.Envelope]] = None
         lib = _lib.load(library) if library else _lib.get()
         self._lib = lib
         self._state = os.fsencode(state) if state is not None else None
@@ -239,11 +245,11 @@ class Context:
         loc = self._local
         s = getattr(loc, "rw", None)
         if s is not None and s.ptr:
-            return cast(int, s.ptr)
+            return s.ptr  # type: ignore[no-any-return]
         if readonly:
             s = getattr(loc, "ro", None)
             if s is not None and s.ptr:
-                return cast(int, s.ptr)
+                return s.ptr  # type: ignore[no-any-return]
             if getattr(loc, "no_state", False):
                 return None
         ctx = self._ctx()
@@ -281,19 +287,27 @@ class Context:
             if now < 0:
                 raise InvalidArgumentError("now: negative time %r" % now)
             return int(now)
-        if isinstance(now, _dt.datetime):
-            if now.tzinfo is None:
-                now = now.replace(tzinfo=_dt.timezone.utc)
-            return int(now.timestamp())
         if isinstance(now, str):
             t = c_int64()
             self._lib.candor_time_parse(byref(t), now.encode("utf-8"))
             return t.value
+        import datetime as dt   # only here: a second of import time saved is a second
+        if isinstance(now, dt.datetime):
+            if now.tzinfo is None:
+                now = now.replace(tzinfo=dt.timezone.utc)
+            return int(now.timestamp())
         raise InvalidArgumentError("now: expected None, seconds, a datetime or "
                                    "RFC 3339 text, not %s" % type(now).__name__)
 
     def _envelope(self, sender: Optional[str], recipient: Optional[str],
                   now: Now) -> _lib.Envelope:
+        """The envelope for these arguments. The library only reads it, so
+        the last one is kept and shared (threads included) while the same
+        arguments come again (a run over a maildir: every message)."""
+        key = (sender, recipient, now)
+        cached = self._env_cache
+        if cached is not None and cached[0] == key and type(now) is type(cached[0][2]):
+            return cached[1]  # type: ignore[no-any-return]
         env = _lib.Envelope()
         self._lib.candor_envelope_init(byref(env), _lib.CANDOR_ENVELOPE_VERSION)
         if sender is not None:
@@ -301,6 +315,8 @@ class Context:
         if recipient is not None:
             env.recipient = _enc(recipient)
         env.now = self._now(now)
+        if isinstance(now, (int, float, str)) or now is None:
+            self._env_cache = (key, env)   # immutable keys only (not a datetime)
         return env
 
     def _parse(self, data: Data, out: c_void_p) -> Optional[bytes]:
@@ -340,8 +356,10 @@ class Context:
         try:
             given = self._parse(data, msg)
             lib.candor_message_to_json(msg, self._file_member(file, given), byref(js))
-            text = _lib.take_string(lib, js)
-            return Message.from_json(_loads(text), text)
+            m = Message._from_raw(_lib.take_bytes(lib, js))
+            # What `candor parse` bases its exit status on.
+            m.__dict__["_message_errors"] = lib.candor_message_error_count(msg)
+            return m
         finally:
             if js.value:
                 lib.candor_free(js)
@@ -370,9 +388,12 @@ class Context:
             store = self._store(True)
             lib.candor_triage(byref(res), self._ctx(), msg, store, byref(env),
                               _lib.CANDOR_TRIAGE_EXPLAIN if explain else 0)
-            lib.candor_result_to_json(res, msg, self._file_member(file, given), byref(js))
-            text = _lib.take_string(lib, js)
-            return Triage.from_json(_loads(text), text)
+            lib.candor_result_to_json(res, msg, given if file is None else os.fsencode(file),
+                                      byref(js))
+            r = Triage._from_raw(_lib.take_bytes(lib, js))
+            # What `candor triage FILE` bases its exit status on.
+            r.__dict__["_message_errors"] = lib.candor_message_error_count(msg)
+            return r
         finally:
             if js.value:
                 lib.candor_free(js)
@@ -425,8 +446,7 @@ class Context:
             store = self._store(False)
             lib.candor_ack(byref(ack), self._ctx(), store, msg, byref(env))
             lib.candor_ack_to_json(ack, byref(js))
-            text = _lib.take_string(lib, js)
-            result = Ack.from_json(_loads(text), text)
+            result = Ack._from_raw(_lib.take_bytes(lib, js))
             if send and lib.candor_ack_send(ack):
                 self._sendmail_ack(ack, store, env.now)
                 object.__setattr__(result, "sent", True)  # frozen; not yet shared
@@ -480,8 +500,7 @@ class Context:
             t = self._now(now)
             store = self._store(False)
             lib.candor_record_reply(self._ctx(), store, msg, t, byref(js))
-            text = _lib.take_string(lib, js)
-            return ReplyRecord.from_json(_loads(text), text)
+            return ReplyRecord._from_raw(_lib.take_bytes(lib, js))
         finally:
             if js.value:
                 lib.candor_free(js)
@@ -504,8 +523,7 @@ class Context:
             store = self._store(True)
             lib.candor_check(byref(chk), self._ctx(), store, orig, rep, t)
             lib.candor_check_to_json(chk, byref(js))
-            text = _lib.take_string(lib, js)
-            return Check.from_json(_loads(text), text)
+            return Check._from_raw(_lib.take_bytes(lib, js))
         finally:
             if js.value:
                 lib.candor_free(js)
@@ -532,64 +550,97 @@ class Context:
 
 def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any],
                 jobs: int, chunk: int = 8) -> Iterator[Any]:
-    """FN over ITEMS on JOBS threads, yielding results in input order and
-    keeping a few batches per thread in flight. Items go to the threads in
-    batches of CHUNK, which keeps the pool's own cost (futures, locks, GIL
-    hand-overs) small next to the work. An exception from FN is raised
-    when its item's turn comes, after the results before it."""
+    """FN over ITEMS on JOBS threads, yielding results in input order.
+
+    Items go to the threads in batches of CHUNK (a few microseconds of
+    Python per item stay small next to the work, and the threads seldom
+    meet on a lock), at most 3 x JOBS batches ahead of the consumer. An
+    exception from FN is raised when its item's turn comes, after the
+    results before it; the batches after it are dropped. A plain thread
+    pool (no :mod:`concurrent.futures`, whose import costs more than a
+    short run's work)."""
     if jobs <= 1:
         for item in items:
             yield fn(item)
         return
-    import concurrent.futures
     import itertools
+    from collections import deque
+    try:
+        from _queue import SimpleQueue
+    except ImportError:  # pragma: no cover - other Pythons
+        from queue import SimpleQueue  # type: ignore[assignment]
+    allocate = threading.Lock
+    work: "SimpleQueue[Any]" = SimpleQueue()
+    cancelled = []   # non-empty: drop the batches still queued
 
-    def run(batch: List[Any]) -> List[Tuple[bool, Any]]:
-        out: List[Tuple[bool, Any]] = []
-        for x in batch:
-            try:
-                out.append((True, fn(x)))
-            except BaseException as e:  # re-raised in order by the caller
-                out.append((False, e))
-                break
-        return out
+    def worker() -> None:
+        while True:
+            job = work.get()
+            if job is None:
+                return
+            batch, out, done = job
+            if not cancelled:
+                for x in batch:
+                    try:
+                        out.append((True, fn(x)))
+                    except BaseException as e:  # re-raised in order by the consumer
+                        out.append((False, e))
+                        break
+            done.release()
 
+    threads = [threading.Thread(target=worker, name="candor-%d" % i, daemon=True)
+               for i in range(jobs)]
+    for t in threads:
+        t.start()
     window = jobs * 3
     it = iter(items)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        pending: "collections.deque[concurrent.futures.Future[Any]]" = collections.deque()
-
-        def drain_one() -> Iterator[Any]:
-            for ok, value in pending.popleft().result():
-                if not ok:
-                    for f in pending:
-                        f.cancel()
-                    raise value
-                yield value
-
+    pending: "deque[Tuple[List[Tuple[bool, Any]], Any]]" = deque()
+    try:
         while True:
             batch = list(itertools.islice(it, chunk))
-            if not batch:
+            if batch:
+                done = allocate()
+                done.acquire()
+                out: "List[Tuple[bool, Any]]" = []
+                work.put((batch, out, done))
+                pending.append((out, done))
+                if len(pending) < window:
+                    continue
+            elif not pending:
                 break
-            pending.append(pool.submit(run, batch))
-            if len(pending) >= window:
-                yield from drain_one()
-        while pending:
-            yield from drain_one()
+            out, done = pending.popleft()
+            done.acquire()   # this batch is finished
+            for ok, value in out:
+                if not ok:
+                    raise value
+                yield value
+    finally:
+        cancelled.append(True)
+        for _ in threads:
+            work.put(None)
+        for t in threads:
+            t.join()
 
 
-def unreadable(file: Optional[PathLike], reason: str) -> Dict[str, Any]:
+def unreadable_json(file: Optional[PathLike], reason: str) -> bytes:
     """The ``candor parse`` object for a file that could not be read at all
-    (every field null or empty, ``errors`` = [REASON]), as a dict."""
+    (every field null or empty, ``errors`` = [REASON]): the library's JSON
+    text, as the C tool prints it."""
     lib = _lib.get()
     js = c_void_p()
     try:
         lib.candor_message_unreadable_json(
             os.fsencode(file) if file is not None else None, _enc(reason), byref(js))
-        return _loads(_lib.take_string(lib, js))  # type: ignore[no-any-return]
+        return _lib.take_bytes(lib, js)
     finally:
         if js.value:
             lib.candor_free(js)
 
 
-__all__ = ["Context", "unreadable", "ordered_map"]
+def unreadable(file: Optional[PathLike], reason: str) -> Dict[str, Any]:
+    """The ``candor parse`` object for a file that could not be read at all
+    (every field null or empty, ``errors`` = [REASON]), as a dict."""
+    return _loads(unreadable_json(file, reason).decode("utf-8", "replace"))  # type: ignore[no-any-return]
+
+
+__all__ = ["Context", "unreadable", "unreadable_json", "ordered_map"]

@@ -9,7 +9,9 @@ same thing it is a second base class, so ``except ValueError`` or
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Type
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from typing import Dict, Optional, Type
 
 
 class Error(Exception):

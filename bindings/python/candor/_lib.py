@@ -26,7 +26,9 @@ import os
 import threading
 from ctypes import (CFUNCTYPE, POINTER, Structure, byref, c_char_p, c_double,
                     c_int, c_int64, c_long, c_size_t, c_uint, c_void_p)
-from typing import Any, Callable, List, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from typing import Any, Callable, List, Optional
 
 from ._errors import Error, LibraryError, VersionMismatchError, error_for_status
 
@@ -325,11 +327,23 @@ def take_string(lib: ctypes.CDLL, ptr: c_void_p) -> str:
         ptr.value = None
 
 
+def take_bytes(lib: ctypes.CDLL, ptr: c_void_p) -> bytes:
+    """Copy an owned ``char *`` into Python bytes and candor_free() it."""
+    p = ptr.value
+    if not p:
+        raise Error("libcandor returned no string")
+    try:
+        return ctypes.string_at(p)
+    finally:
+        lib.candor_free(p)
+        ptr.value = None
+
+
 def borrowed(raw: Optional[bytes]) -> Optional[str]:
     """A borrowed ``const char *`` (already copied by ctypes) as str."""
     return None if raw is None else raw.decode("utf-8", "replace")
 
 
 __all__ = ["CtxOptions", "Envelope", "LOG_FN", "load", "get", "loaded_path",
-           "take_string", "borrowed", "check_version", "byref", "c_void_p",
+           "take_string", "take_bytes", "borrowed", "check_version", "byref", "c_void_p",
            "c_int64", "c_double", "c_long"]
