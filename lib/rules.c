@@ -21,12 +21,13 @@
  * its stack), and a pattern that blows the limit on a short probe at load
  * time is refused with file:line.
  *
- * The prefilter: for each pattern, a set of literals is derived such that
- * every match must contain one of them (e.g. "money back" for
- * \bmoney back\b, {"refund","rembours"} for (refund|rembours)). All literals
- * of all rules go into one Aho-Corasick automaton over byte classes; one
- * pass over each case-folded field finds which rules can possibly match, and
- * only those run their PCRE2 pattern. Rules without a derivable literal run
+ * The prefilter: for each pattern, sets of literals are derived such that
+ * every match must contain one literal of each set (e.g. {"money back"} for
+ * \bmoney back\b, {"refund","rembours"} for (refund|rembours), {"new",
+ * "updated"} and {"address","card"} for (new|updated) (address|card)). All
+ * literals of all rules go into one Aho-Corasick automaton over byte
+ * classes; one pass over each case-folded field finds which rules can
+ * possibly match (every set seen), and only those run their PCRE2 pattern. Rules without a derivable literal run
  * always. So the cost per message grows with the rules that nearly match,
  * not with the number of rules.
  */
@@ -86,6 +87,7 @@ struct unit {
     bool prefiltered;          /* has literals in the automaton */
     bool owned;                /* code is its own (else the rule's) */
     size_t width;              /* the widest match in bytes, or UNBOUNDED */
+    uint8_t all;               /* prefiltered: the bits of its literal sets */
 };
 
 struct candor_rules {
@@ -94,14 +96,16 @@ struct candor_rules {
     size_t max_match_bytes;
     uint32_t match_limit, depth_limit;
     bool has_field[F_COUNT];
+    bool prefilter_off;        /* tests: run every unit on the whole field */
 
     /* Aho-Corasick over all literals */
     char **lits;               /* folded literal strings */
     size_t n_lits;
     struct unit *units;
     size_t n_units, cap_units;
-    size_t **lit_rules;        /* per literal: unit indexes */
+    size_t **lit_rules;        /* per literal: unit index << 3 | literal set */
     size_t *lit_nrules;
+    size_t *lit_len;           /* strlen of each literal */
     uint8_t cls[256];          /* byte -> class (0: in no literal) */
     size_t n_cls;
     int32_t *delta;            /* n_states * n_cls */
@@ -125,6 +129,12 @@ struct lparse {
     size_t i, len;
     bool fail;      /* syntax we do not model: no prefilter for this rule */
     int depth;
+    /* With COLLECT: every literal set a match requires (not only the best
+     * one): those of the top-level sequence and of the groups on it that
+     * have one alternative and are not optional. */
+    bool collect;
+    struct litset *col;
+    size_t n_col;
 };
 
 static void litset_free(struct litset *s)
@@ -165,6 +175,54 @@ static bool litset_add(struct litset *s, const char *str, size_t len)
     s->v = nv;
     s->v[s->n++] = f;
     return true;
+}
+
+#define MAX_CLAUSES 8u           /* literal sets used per unit */
+#define MAX_COLLECT 64u          /* literal sets gathered while parsing */
+
+static bool litset_same(const struct litset *a, const struct litset *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->v[i], b->v[i]) != 0)
+            return false;
+    return true;
+}
+
+/* Drop the gathered sets from MARK on (they were inside an alternative or
+ * an optional group). */
+static void collect_truncate(struct lparse *lp, size_t mark)
+{
+    while (lp->n_col > mark)
+        litset_free(&lp->col[--lp->n_col]);
+}
+
+/* Keep a copy of C among the required sets of the top-level sequence
+ * (sets with a literal shorter than MIN_LITERAL_BYTES would pass almost
+ * any text: not kept). */
+static void collect(struct lparse *lp, const struct litset *c)
+{
+    if (!c->ok || c->n == 0 || litset_minlen(c) < MIN_LITERAL_BYTES || lp->n_col >= MAX_COLLECT)
+        return;
+    for (size_t i = 0; i < lp->n_col; i++)
+        if (litset_same(&lp->col[i], c))
+            return;
+    struct litset d = { true, NULL, 0 };
+    for (size_t i = 0; i < c->n; i++)
+        if (!litset_add(&d, c->v[i], strlen(c->v[i]))) {
+            litset_free(&d);
+            lp->fail = true;
+            return;
+        }
+    struct litset *nv = realloc(lp->col, (lp->n_col + 1) * sizeof *nv);
+    if (!nv) {
+        litset_free(&d);
+        lp->fail = true;
+        return;
+    }
+    lp->col = nv;
+    lp->col[lp->n_col++] = d;
 }
 
 /* Is the quantifier at the parse position one that allows zero
@@ -209,11 +267,15 @@ static int take_quantifier(struct lparse *lp)
     return r;
 }
 
-static struct litset parse_alt(struct lparse *lp);
+static struct litset parse_alt(struct lparse *lp, int *nalts);
+
+static void collect(struct lparse *lp, const struct litset *c);
 
 /* Offer candidate set C for the sequence: keep the better of BEST and C. */
-static void offer(struct litset *best, struct litset *c)
+static void offer_lp(struct lparse *lp, struct litset *best, struct litset *c)
 {
+    if (lp && lp->collect)
+        collect(lp, c);
     if (!c->ok || c->n == 0) {
         litset_free(c);
         return;
@@ -235,7 +297,7 @@ static void flush_run(struct lparse *lp, struct candor_buf *run, struct litset *
     struct litset c = { true, NULL, 0 };
     if (!litset_add(&c, run->data, run->len))
         lp->fail = true;
-    offer(best, &c);
+    offer_lp(lp, best, &c);
     run->len = 0;
     if (run->data)
         run->data[0] = '\0';
@@ -291,7 +353,9 @@ static struct litset parse_seq(struct lparse *lp)
                 lp->fail = true;
                 break;
             }
-            struct litset g = parse_alt(lp);
+            size_t mark = lp->n_col;
+            int nalts = 0;
+            struct litset g = parse_alt(lp, &nalts);
             lp->depth--;
             if (lp->i >= lp->len || lp->p[lp->i] != ')') {
                 litset_free(&g);
@@ -300,16 +364,19 @@ static struct litset parse_seq(struct lparse *lp)
             }
             lp->i++;
             if (lookaround) {
+                collect_truncate(lp, mark);
                 litset_free(&g);
                 take_quantifier(lp);
                 continue;
             }
             int q = take_quantifier(lp);
+            if (q == 2 || nalts > 1)
+                collect_truncate(lp, mark);
             flush_run(lp, &run, &best);
             if (q == 2)
                 litset_free(&g);
             else
-                offer(&best, &g);
+                offer_lp(lp, &best, &g);
             continue;
         }
         if (c == '[') {
@@ -406,10 +473,11 @@ static struct litset parse_seq(struct lparse *lp)
     return best;
 }
 
-static struct litset parse_alt(struct lparse *lp)
+static struct litset parse_alt(struct lparse *lp, int *nalts)
 {
     struct litset all = { true, NULL, 0 };
     for (;;) {
+        ++*nalts;
         struct litset s = parse_seq(lp);
         if (lp->fail || !s.ok) {
             litset_free(&s);
@@ -436,8 +504,9 @@ bool candor__rules_literals(const char *pattern, char ***out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    struct lparse lp = { pattern, 0, strlen(pattern), false, 0 };
-    struct litset s = parse_alt(&lp);
+    struct lparse lp = { pattern, 0, strlen(pattern), false, 0, false, NULL, 0 };
+    int nalts = 0;
+    struct litset s = parse_alt(&lp, &nalts);
     if (lp.fail || !s.ok || lp.i != lp.len || litset_minlen(&s) < MIN_LITERAL_BYTES) {
         litset_free(&s);
         return true;
@@ -445,6 +514,35 @@ bool candor__rules_literals(const char *pattern, char ***out, size_t *n)
     *out = s.v;
     *n = s.n;
     return true;
+}
+
+/* Every literal set that a match of PATTERN must contain one of (folded),
+ * for a pattern without top-level alternatives: "\\b(new|updated)
+ * (address|card)\\b" needs one of {new, updated} AND one of {address,
+ * card}. *N = 0 when none could be derived. Free with clauses_free(). */
+static void clauses_free(struct litset *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        litset_free(&v[i]);
+    free(v);
+}
+
+static void rules_clauses(const char *pattern, struct litset **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    struct lparse lp = { pattern, 0, strlen(pattern), false, 0, true, NULL, 0 };
+    int nalts = 0;
+    struct litset s = parse_alt(&lp, &nalts);
+    litset_free(&s);
+    if (lp.fail || lp.i != lp.len || nalts != 1) {
+        clauses_free(lp.col, lp.n_col);
+        return;
+    }
+    if (lp.n_col > MAX_CLAUSES)
+        collect_truncate(&lp, MAX_CLAUSES);
+    *out = lp.col;
+    *n = lp.n_col;
 }
 
 /* ------------------------------------------------------------------ */
@@ -520,6 +618,11 @@ static candor_status_t ac_build(struct candor_rules *r)
     }
     free(fail);
     free(queue);
+    r->lit_len = malloc((r->n_lits ? r->n_lits : 1) * sizeof *r->lit_len);
+    if (!r->lit_len)
+        return candor__fail(CANDOR_ENOMEM, "out of memory");
+    for (size_t i = 0; i < r->n_lits; i++)
+        r->lit_len[i] = strlen(r->lits[i]);
     return CANDOR_OK;
 }
 
@@ -576,6 +679,7 @@ static void rules_free(struct candor_rules *r)
     free(r->lits);
     free(r->lit_rules);
     free(r->lit_nrules);
+    free(r->lit_len);
     free(r->delta);
     free(r->out);
     free(r->dict);
@@ -988,19 +1092,37 @@ static candor_status_t add_unit(struct candor_rules *r, pcre2_code *code, size_t
         r->cap_units = nc;
     }
     size_t u = r->n_units++;
-    r->units[u] = (struct unit){ code, rule, false, owned, max_width(pattern) };
-    char **lits = NULL;
-    size_t nl = 0;
-    if (r->v[rule].field != F_HEADER)
+    r->units[u] = (struct unit){ code, rule, false, owned, max_width(pattern), 0 };
+    if (r->v[rule].field == F_HEADER)
+        return CANDOR_OK;
+    /* Every literal set the unit requires (at most MAX_CLAUSES); else the
+     * one set of its alternatives. */
+    struct litset *cl = NULL;
+    size_t ncl = 0;
+    rules_clauses(pattern, &cl, &ncl);
+    if (ncl == 0) {
+        char **lits = NULL;
+        size_t nl = 0;
         candor__rules_literals(pattern, &lits, &nl);
-    candor_status_t st = CANDOR_OK;
-    for (size_t i = 0; i < nl; i++) {
-        if (st == CANDOR_OK)
-            st = add_literal(r, lits[i], u);
-        free(lits[i]);
+        if (nl) {
+            cl = calloc(1, sizeof *cl);
+            if (!cl) {
+                for (size_t i = 0; i < nl; i++)
+                    free(lits[i]);
+                free(lits);
+                return candor__fail(CANDOR_ENOMEM, "out of memory");
+            }
+            cl[0] = (struct litset){ true, lits, nl };
+            ncl = 1;
+        }
     }
-    free(lits);
-    r->units[u].prefiltered = nl > 0;
+    candor_status_t st = CANDOR_OK;
+    for (size_t k = 0; k < ncl; k++)
+        for (size_t i = 0; i < cl[k].n && st == CANDOR_OK; i++)
+            st = add_literal(r, cl[k].v[i], u << 3 | k);
+    clauses_free(cl, ncl);
+    r->units[u].prefiltered = ncl > 0;
+    r->units[u].all = (uint8_t)((1u << ncl) - 1);
     return st;
 }
 
@@ -1225,6 +1347,12 @@ candor_status_t candor__rules_load(struct candor_ctx *ctx, struct _xmlNode *sect
     return st;
 }
 
+void candor__rules_set_prefilter(struct candor_ctx *ctx, bool on)
+{
+    if (ctx && ctx->rules)
+        ctx->rules->prefilter_off = !on;
+}
+
 size_t candor__rules_count(const struct candor_ctx *ctx)
 {
     return ctx && ctx->rules ? ctx->rules->n : 0;
@@ -1268,9 +1396,9 @@ struct run {
     const struct candor_rules *r;
     pcre2_match_data *md;
     pcre2_match_context *mc;
-    uint8_t *cand;             /* per rule: may match */
+    uint8_t *cand;             /* per unit: the bits of its literal sets seen */
     uint8_t *lit_seen;
-    size_t *first;             /* per unit: where its earliest literal starts */
+    size_t *first;             /* per unit and literal set: where its earliest literal starts */
     bool explain;
     struct candor_rule_scores *out;
 };
@@ -1337,8 +1465,8 @@ static candor_status_t run_field_len(struct run *x, enum field f, const char *s,
     memset(x->cand, 0, r->n_units);
     /* Offsets in the folded text are offsets in S when folding kept the
      * length (always for ASCII): then a bounded unit can start its search
-     * at most its width before its earliest literal. */
-    bool same = strlen(folded) == len;
+     * at most its width before the earliest literal of each of its sets. */
+    bool same = flen == len || strlen(folded) == len;
     size_t K = r->n_cls;
     int32_t st = 0;
     const unsigned char *p = (const unsigned char *)folded;
@@ -1349,12 +1477,13 @@ static candor_status_t run_field_len(struct run *x, enum field f, const char *s,
             if (x->lit_seen[l])
                 continue;
             x->lit_seen[l] = 1;
-            size_t at = j + 1 - strlen(r->lits[l]);
+            size_t at = j + 1 - r->lit_len[l];
             for (size_t k = 0; k < r->lit_nrules[l]; k++) {
-                size_t u = r->lit_rules[l][k];
-                if (!x->cand[u] || at < x->first[u])
-                    x->first[u] = at;
-                x->cand[u] = 1;
+                size_t uk = r->lit_rules[l][k], u = uk >> 3;
+                uint8_t bit = (uint8_t)(1u << (uk & 7));
+                if (!(x->cand[u] & bit) || at < x->first[uk])
+                    x->first[uk] = at;
+                x->cand[u] |= bit;
             }
         }
     }
@@ -1369,11 +1498,15 @@ static candor_status_t run_field_len(struct run *x, enum field f, const char *s,
         bool hit = false;
         for (size_t u = ru->first_unit; u < ru->first_unit + ru->n_units && !hit && rc == CANDOR_OK; u++) {
             const struct unit *un = &r->units[u];
-            if (un->prefiltered && !x->cand[u])
+            bool pf = un->prefiltered && !r->prefilter_off;
+            if (pf && x->cand[u] != un->all)
                 continue;
-            size_t from = 0;
-            if (un->prefiltered && same && un->width != UNBOUNDED && x->first[u] > un->width) {
-                from = x->first[u] - un->width;
+            size_t from = 0, first = 0;
+            for (size_t k = 0; pf && k < MAX_CLAUSES; k++)
+                if ((un->all >> k & 1) && x->first[u << 3 | k] > first)
+                    first = x->first[u << 3 | k];
+            if (pf && same && un->width != UNBOUNDED && first > un->width) {
+                from = first - un->width;
                 while (from > 0 && ((unsigned char)s[from] & 0xC0) == 0x80)
                     from--;
             }
@@ -1403,7 +1536,7 @@ candor_status_t candor__rules_apply(const struct candor_ctx *ctx, const struct c
     x.md = pcre2_match_data_create(1, NULL);
     x.mc = pcre2_match_context_create(NULL);
     x.cand = calloc(r->n_units + r->n_lits + 1, 1);
-    x.first = calloc(r->n_units + 1, sizeof *x.first);
+    x.first = malloc(((r->n_units << 3) + 1) * sizeof *x.first);   /* read where set */
     candor_status_t st = CANDOR_OK;
     if (!x.md || !x.mc || !x.cand || !x.first) {
         st = candor__fail(CANDOR_ENOMEM, "out of memory");
