@@ -841,8 +841,10 @@ candor_status_t candor_triage(struct candor_result **out, const struct candor_ct
     if (st == CANDOR_OK)
         st = candor__features(fsub, fbody, CANDOR_MODEL_MAX_TEXT_BYTES, explain, &f);
     if (st == CANDOR_OK) {
-        struct candor_rule_input in = { subject, body, msg->text ? msg->text : body, fsub, fbody,
-                                        NULL, msg };
+        /* The folded subject is cut to 1 KiB: a longer one is folded
+         * whole by the rules (a subject rule reads up to max-match-bytes). */
+        struct candor_rule_input in = { subject, body, msg->text ? msg->text : body,
+                                        strlen(subject) <= 1024 ? fsub : NULL, fbody, NULL, msg };
         st = candor__rules_apply(ctx, &in, explain, &rs);
         res->n_limited = rs.n_limited;
     }
