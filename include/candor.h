@@ -399,6 +399,37 @@ struct candor_ack;
 CANDOR_API candor_status_t candor_ack(struct candor_ack **out,
         const struct candor_ctx *ctx, struct candor_store *store,
         const struct candor_message *msg, const candor_envelope_t *env);
+/* candor_ack() for a message the caller has already triaged: RESULT is
+ * candor_triage() of MSG with the same CTX (any store and envelope; only
+ * its intent, language and entities are used), so the message is not
+ * triaged a second time. Same decision, ticket, acknowledgement and store
+ * records as candor_ack(MSG, ENV); one transaction. RESULT is only read
+ * and stays the caller's.
+ * Fails: as candor_ack(); CANDOR_EINVAL also when RESULT is NULL.
+ * Owns: *OUT is yours, candor_ack_free(). Since 0.1 */
+CANDOR_API candor_status_t candor_ack_with_result(struct candor_ack **out,
+        const struct candor_ctx *ctx, struct candor_store *store,
+        const struct candor_message *msg, const struct candor_result *result,
+        const candor_envelope_t *env);
+/* Group commit: candor_ack_with_result() for N messages, decided in order
+ * in ONE store transaction (one commit, so one disk flush for all). Item i
+ * is MSGS[i], RESULTS[i], ENVS[i] (ENVS may be NULL, or hold NULLs); a
+ * later item sees the earlier ones' records exactly as if the calls had
+ * been made one after another. If any item fails, nothing of the shared
+ * transaction is kept and every item is decided again in a transaction of
+ * its own, so one bad item never costs the others their decision; if the
+ * store is busy past its timeout, every item fails with CANDOR_ETEMPFAIL.
+ * OUTS[i] and STATUSES[i] (arrays of N, written for every i) get each
+ * item's acknowledgement and status (OUTS[i] NULL unless STATUSES[i] is
+ * CANDOR_OK). Returns CANDOR_OK when the items were attempted (see
+ * STATUSES), CANDOR_EINVAL (NULL arrays) or CANDOR_ENOMEM otherwise.
+ * The arrays and everything they point to stay the caller's.
+ * Owns: each OUTS[i] is yours, candor_ack_free(). Since 0.1 */
+CANDOR_API candor_status_t candor_ack_batch(struct candor_ack **outs,
+        candor_status_t *statuses, const struct candor_ctx *ctx,
+        struct candor_store *store, const struct candor_message *const *msgs,
+        const struct candor_result *const *results,
+        const candor_envelope_t *const *envs, size_t n);
 CANDOR_API void candor_ack_free(struct candor_ack *ack);
 
 CANDOR_API int candor_ack_send(const struct candor_ack *ack);

@@ -1,13 +1,16 @@
 /*
  * ack.c — the acknowledgement, the record of human replies, and stats.
  *
- * candor_ack(): triage (intent, language, entities), then in ONE
+ * candor_ack(): triage (intent, language, entities; candor_ack_with_result()
+ * and candor_ack_batch() take the caller's result instead), then in ONE
  * IMMEDIATE store transaction: the auto-reply decision (autoreply.c), the
  * ticket (a known thread's, else a new CND-nnnnnn), the promise (eta.c)
  * and, when the decision allows, the composed acknowledgement put into
  * the outbox (acks, status "pending"). Concurrent processes serialise on
  * the store's write lock, so no thread and no sender is acknowledged
- * twice and ticket numbers are unique.
+ * twice and ticket numbers are unique. candor_ack_batch() decides several
+ * messages in one such transaction (one commit, one disk flush: a daemon's
+ * group commit) and falls back to one transaction each if any fails.
  *
  * Tickets: mail that a person should answer gets one (reasons ok,
  * rate_limited, already_acknowledged — the last two reuse the thread's
@@ -679,18 +682,15 @@ struct understood {
     char *orders;            /* "A12345, B77" or NULL */
 };
 
-static void understand(const struct candor_ctx *ctx, const struct candor_message *msg,
-                       const candor_envelope_t *env, struct understood *u)
+/* What the acknowledgement needs from a triage RESULT of the message:
+ * intent, language, order numbers. */
+static void understand_result(const struct candor_result *res, struct understood *u)
 {
     memset(u, 0, sizeof *u);
     u->intent = "general_question";
     snprintf(u->lang, sizeof u->lang, "en");
-    struct candor_result *res = NULL;
-    if (candor_triage(&res, ctx, msg, NULL, env, 0) != CANDOR_OK || !res) {
-        candor__log(ctx, CANDOR_LOG_WARN, "ack: triage failed (%s); acknowledging as a "
-                    "general question", candor_errmsg());
+    if (!res)
         return;
-    }
     int ix = intent_index(candor_result_intent(res));
     if (ix >= 0)
         u->intent = intents[ix];
@@ -721,6 +721,19 @@ static void understand(const struct candor_ctx *ctx, const struct candor_message
     u->orders = b.len ? candor__buf_steal(&b) : NULL;
     if (!u->orders)
         candor__buf_free(&b);
+}
+
+static void understand(const struct candor_ctx *ctx, const struct candor_message *msg,
+                       const candor_envelope_t *env, struct understood *u)
+{
+    struct candor_result *res = NULL;
+    if (candor_triage(&res, ctx, msg, NULL, env, 0) != CANDOR_OK || !res) {
+        candor__log(ctx, CANDOR_LOG_WARN, "ack: triage failed (%s); acknowledging as a "
+                    "general question", candor_errmsg());
+        understand_result(NULL, u);
+        return;
+    }
+    understand_result(res, u);
     candor_result_free(res);
 }
 
@@ -969,46 +982,176 @@ static candor_status_t ack_locked(struct candor_ack *a, const struct candor_ctx 
     return st;
 }
 
+/* The checks every entry point makes; *E gets ENV with its time filled in. */
+static candor_status_t ack_args(const struct candor_ctx *ctx, struct candor_store *store,
+                                const struct candor_message *msg, const candor_envelope_t *env,
+                                candor_envelope_t *e)
+{
+    if (!ctx || !store || !msg)
+        return candor__fail(CANDOR_EINVAL, "ack: no output, ctx, store or message");
+    if (env && env->version != CANDOR_ENVELOPE_VERSION)
+        return candor__fail(CANDOR_EINVAL, "ack: unknown envelope version %u", env->version);
+    if (candor__store_readonly(store))
+        return candor__fail(CANDOR_EINVAL, "ack: the state is open read-only");
+    *e = (candor_envelope_t)CANDOR_ENVELOPE_INIT;
+    if (env)
+        *e = *env;
+    e->now = candor__now(env ? env->now : 0);
+    return CANDOR_OK;
+}
+
+static void ack_logged(const struct candor_ctx *ctx, const struct candor_ack *a)
+{
+    candor__log(ctx, CANDOR_LOG_INFO, "ack: %s reason=%s ticket=%s",
+                a->send ? "send" : "no", a->reason, a->ticket[0] ? a->ticket : "-");
+}
+
+/* One decision in its own transaction. Takes U->orders. */
+static candor_status_t ack_one(struct candor_ack **out, const struct candor_ctx *ctx,
+                               struct candor_store *store, const struct candor_message *msg,
+                               const candor_envelope_t *e, struct understood *u)
+{
+    struct candor_ack *a = calloc(1, sizeof *a);
+    if (!a) {
+        free(u->orders);
+        return candor__fail(CANDOR_ENOMEM, "out of memory");
+    }
+    candor_status_t st = candor__store_begin(store);
+    if (st == CANDOR_OK) {
+        st = ack_locked(a, ctx, store, msg, e, u, e->now);
+        if (st == CANDOR_OK)
+            st = candor__store_commit(store);
+        else
+            candor__store_rollback(store);
+    }
+    free(u->orders);
+    u->orders = NULL;
+    if (st != CANDOR_OK) {
+        candor_ack_free(a);
+        return st;
+    }
+    ack_logged(ctx, a);
+    *out = a;
+    return CANDOR_OK;
+}
+
 candor_status_t candor_ack(struct candor_ack **out, const struct candor_ctx *ctx,
                            struct candor_store *store, const struct candor_message *msg,
                            const candor_envelope_t *env)
 {
     if (out)
         *out = NULL;
-    if (!out || !ctx || !store || !msg)
-        return candor__fail(CANDOR_EINVAL, "ack: no output, ctx, store or message");
-    if (env && env->version != CANDOR_ENVELOPE_VERSION)
-        return candor__fail(CANDOR_EINVAL, "ack: unknown envelope version %u", env->version);
-    if (candor__store_readonly(store))
-        return candor__fail(CANDOR_EINVAL, "ack: the state is open read-only");
-    int64_t now = candor__now(env ? env->now : 0);
-    candor_envelope_t e = CANDOR_ENVELOPE_INIT;
-    if (env)
-        e = *env;
-    e.now = now;
+    candor_envelope_t e;
+    candor_status_t st = out ? ack_args(ctx, store, msg, env, &e)
+                             : candor__fail(CANDOR_EINVAL, "ack: no output, ctx, store or message");
+    if (st != CANDOR_OK)
+        return st;
     struct understood u;
     understand(ctx, msg, &e, &u);   /* outside the lock: triage is the slow part */
-    struct candor_ack *a = calloc(1, sizeof *a);
-    if (!a) {
-        free(u.orders);
+    return ack_one(out, ctx, store, msg, &e, &u);
+}
+
+candor_status_t candor_ack_with_result(struct candor_ack **out, const struct candor_ctx *ctx,
+                                       struct candor_store *store,
+                                       const struct candor_message *msg,
+                                       const struct candor_result *result,
+                                       const candor_envelope_t *env)
+{
+    if (out)
+        *out = NULL;
+    if (!result)
+        return candor__fail(CANDOR_EINVAL, "ack: no triage result");
+    candor_envelope_t e;
+    candor_status_t st = out ? ack_args(ctx, store, msg, env, &e)
+                             : candor__fail(CANDOR_EINVAL, "ack: no output, ctx, store or message");
+    if (st != CANDOR_OK)
+        return st;
+    struct understood u;
+    understand_result(result, &u);
+    return ack_one(out, ctx, store, msg, &e, &u);
+}
+
+candor_status_t candor_ack_batch(struct candor_ack **outs, candor_status_t *statuses,
+                                 const struct candor_ctx *ctx, struct candor_store *store,
+                                 const struct candor_message *const *msgs,
+                                 const struct candor_result *const *results,
+                                 const candor_envelope_t *const *envs, size_t n)
+{
+    if (!outs || !statuses || (n && (!msgs || !results)))
+        return candor__fail(CANDOR_EINVAL, "ack_batch: no outputs, messages or results");
+    for (size_t i = 0; i < n; i++) {
+        outs[i] = NULL;
+        statuses[i] = CANDOR_ERROR;
+    }
+    if (n == 0)
+        return CANDOR_OK;
+    candor_envelope_t *es = calloc(n, sizeof *es);
+    struct understood *us = calloc(n, sizeof *us);
+    bool *valid = calloc(n, sizeof *valid);
+    if (!es || !us || !valid) {
+        free(es);
+        free(us);
+        free(valid);
         return candor__fail(CANDOR_ENOMEM, "out of memory");
     }
-    candor_status_t st = candor__store_begin(store);
-    if (st == CANDOR_OK) {
-        st = ack_locked(a, ctx, store, msg, &e, &u, now);
+    size_t n_valid = 0;
+    for (size_t i = 0; i < n; i++) {
+        statuses[i] = !results[i] ? candor__fail(CANDOR_EINVAL, "ack: no triage result")
+                                  : ack_args(ctx, store, msgs[i], envs ? envs[i] : NULL, &es[i]);
+        if (statuses[i] == CANDOR_OK) {
+            understand_result(results[i], &us[i]);
+            valid[i] = true;
+            n_valid++;
+        }
+    }
+    /* all decisions in one transaction, in order: a later item sees the
+     * earlier ones (same sender, same thread), as if they came one by one */
+    bool together = n_valid > 1;
+    if (together) {
+        candor_status_t st = candor__store_begin(store);
+        if (st != CANDOR_OK) {   /* busy past the timeout: one by one would wait n times */
+            for (size_t i = 0; i < n; i++) {
+                if (valid[i]) {
+                    statuses[i] = st;
+                    free(us[i].orders);
+                    valid[i] = false;
+                }
+            }
+            together = false;
+        }
+        for (size_t i = 0; st == CANDOR_OK && i < n; i++) {
+            if (!valid[i])
+                continue;
+            outs[i] = calloc(1, sizeof *outs[i]);
+            st = outs[i] ? ack_locked(outs[i], ctx, store, msgs[i], &es[i], &us[i], es[i].now)
+                         : candor__fail(CANDOR_ENOMEM, "out of memory");
+        }
         if (st == CANDOR_OK)
             st = candor__store_commit(store);
         else
             candor__store_rollback(store);
+        if (st != CANDOR_OK) {   /* nothing of it was kept: each one alone below */
+            for (size_t i = 0; i < n; i++) {
+                candor_ack_free(outs[i]);
+                outs[i] = NULL;
+            }
+            together = false;
+        }
     }
-    free(u.orders);
-    if (st != CANDOR_OK) {
-        candor_ack_free(a);
-        return st;
+    for (size_t i = 0; i < n; i++) {
+        if (!valid[i])
+            continue;
+        if (together) {
+            ack_logged(ctx, outs[i]);
+            free(us[i].orders);
+            statuses[i] = CANDOR_OK;
+        } else {
+            statuses[i] = ack_one(&outs[i], ctx, store, msgs[i], &es[i], &us[i]);
+        }
     }
-    candor__log(ctx, CANDOR_LOG_INFO, "ack: %s reason=%s ticket=%s",
-                a->send ? "send" : "no", a->reason, a->ticket[0] ? a->ticket : "-");
-    *out = a;
+    free(es);
+    free(us);
+    free(valid);
     return CANDOR_OK;
 }
 

@@ -437,7 +437,9 @@ void lmtpd_session(int fd)
                 continue;
             }
             bool bad = false, toobig = false;
-            for (char *tok = strtok(params, " "); tok; tok = strtok(NULL, " ")) {
+            char *save = NULL;   /* strtok_r: sessions run in parallel threads */
+            for (char *tok = strtok_r(params, " ", &save); tok;
+                 tok = strtok_r(NULL, " ", &save)) {
                 if (ieq_prefix(tok, "SIZE=")) {
                     char *e;
                     unsigned long long v = strtoull(tok + 5, &e, 10);
