@@ -260,20 +260,27 @@ static bool ensure_maildir(const char *dir, bool folder)
     return fsync_dir(parent);
 }
 
-/* Write LEN bytes into DIR's maildir the durable way. On success *FINAL gets
- * the path in new/. BEFORE_RENAME (may be NULL) runs after the fsync of the
- * file and before the rename, with the final path; if it fails, so does the
- * delivery. Returns 0 or an errno value. */
-static int maildir_write(const char *dir, const char *head, size_t head_len,
-                         const char *body, size_t body_len, char **final,
-                         bool (*before_rename)(void *, const char *), void *arg)
+/* A unique maildir name <seconds>.M<usec>P<pid>Q<n>.<host> into NAME. */
+static void maildir_name(char *name, size_t size)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
     unsigned long q = atomic_fetch_add(&lmtpd.seq, 1) + 1;
-    char name[512], tmp[4096], dst[4096];
-    snprintf(name, sizeof name, "%ld.M%06ldP%dQ%lu.%s", (long)tv.tv_sec, (long)tv.tv_usec,
+    snprintf(name, size, "%ld.M%06ldP%dQ%lu.%s", (long)tv.tv_sec, (long)tv.tv_usec,
              (int)getpid(), q, lmtpd.hostname);
+}
+
+/* Write HEAD and BODY into DIR's maildir the durable way, under NAME (NULL:
+ * a new unique one): tmp/, fsync, rename into new/, fsync of new/. On
+ * success *FINAL gets the path in new/. Returns 0 or an errno value. */
+static int maildir_write(const char *dir, const char *name_in, const char *head, size_t head_len,
+                         const char *body, size_t body_len, char **final)
+{
+    char name[512], tmp[4096], dst[4096];
+    if (name_in)
+        snprintf(name, sizeof name, "%s", name_in);
+    else
+        maildir_name(name, sizeof name);
     snprintf(tmp, sizeof tmp, "%s/tmp/%s", dir, name);
     snprintf(dst, sizeof dst, "%s/new/%s", dir, name);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -299,8 +306,6 @@ static int maildir_write(const char *dir, const char *head, size_t head_len,
         err = errno;
     if (close(fd) != 0 && !err)
         err = errno;
-    if (!err && before_rename && !before_rename(arg, dst))
-        err = EAGAIN;
     if (!err && rename(tmp, dst) != 0)
         err = errno;
     if (err) {
@@ -426,27 +431,226 @@ static struct candor_store *worker_store(struct lmtpd_worker *w, struct lmtpd_co
     return w->store;
 }
 
-struct begun {
-    struct candor_store *store;
-    const char *key, *msgid;
-    long keep;
-};
-
 static void find_pending(struct candor_store *store, const char *ticket,
                          struct lmtpd_pending *out);
 
-static bool record_begun(void *arg, const char *path)
+/* ---- group commit of the delivery path's store writes ----
+ * Each message needs, before its file is written, its acknowledgement
+ * decision (a synchronous commit: one disk flush) and its delivery-log row
+ * (delivered=0, with the final path); after its 250, the row marked
+ * delivered=1. Sessions queue these as jobs; whichever session finds no
+ * commit under way becomes the leader: it takes every queued job of its
+ * configuration, writes the rows, and decides all the messages in ONE
+ * transaction (candor_ack_batch), then wakes the others. While it runs,
+ * the next jobs gather for the next leader. So N concurrent messages cost
+ * one flush instead of N serialised ones, and nothing ever waits in
+ * SQLite's sleeping busy handler (the leader holds the daemon's write
+ * lock). No extra thread: the leader is a session that has to wait anyway. */
+#define GC_MAX 64
+
+struct gc_job {
+    struct lmtpd_conf *conf;      /* a reference for async jobs */
+    /* the decision (MSG NULL: none) */
+    const struct candor_message *msg;
+    const struct candor_result *res;
+    const candor_envelope_t *env;
+    struct candor_ack *ack;
+    candor_status_t ack_st;
+    /* the delivery-log row (KEY NULL: none) */
+    const char *key, *msgid, *path;
+    int delivered;
+    long keep;
+    candor_status_t rec_st;
+    char err[200];
+    bool done, async;
+    char *owned;                  /* async: the strings above, one block */
+    struct gc_job *next;
+};
+
+static pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gc_cond = PTHREAD_COND_INITIALIZER;
+static struct gc_job *gc_head, **gc_tail = &gc_head;
+static bool gc_running;
+static int gc_waiters;            /* queued synchronous jobs */
+
+/* Run N jobs of one configuration on W's store for it. */
+static void gc_run_conf(struct lmtpd_worker *w, struct gc_job **jobs, size_t n)
 {
-    struct begun *b = arg;
-    lmtpd_store_write_begin();
-    candor_status_t st = candor_store_delivery_record(b->store, b->key, b->msgid, path, 0, 0,
-                                                      b->keep);
-    lmtpd_store_write_end();
-    if (st != CANDOR_OK) {
-        lmtpd_log("-: delivery log: %s", candor_errmsg());
-        return false;
+    struct lmtpd_conf *conf = jobs[0]->conf;
+    struct candor_store *store = worker_store(w, conf);
+    if (!store) {
+        for (size_t i = 0; i < n; i++) {
+            jobs[i]->ack_st = jobs[i]->rec_st = CANDOR_EIO;
+            snprintf(jobs[i]->err, sizeof jobs[i]->err, "state unavailable");
+        }
+        return;
     }
-    return true;
+    const struct candor_message *msgs[GC_MAX];
+    const struct candor_result *ress[GC_MAX];
+    const candor_envelope_t *envs[GC_MAX];
+    struct candor_ack *outs[GC_MAX];
+    candor_status_t sts[GC_MAX];
+    size_t idx[GC_MAX], k = 0;
+    lmtpd_store_write_begin();
+    for (size_t i = 0; i < n; i++) {
+        struct gc_job *j = jobs[i];
+        if (j->key) {
+            j->rec_st = candor_store_delivery_record(store, j->key, j->msgid, j->path,
+                                                     j->delivered, 0, j->keep);
+            if (j->rec_st != CANDOR_OK) {
+                snprintf(j->err, sizeof j->err, "delivery log: %s", candor_errmsg());
+                continue;
+            }
+        }
+        if (j->msg) {
+            msgs[k] = j->msg;
+            ress[k] = j->res;
+            envs[k] = j->env;
+            idx[k++] = i;
+        }
+    }
+    if (k) {   /* one transaction, one commit, one flush for all of them */
+        candor_status_t st = candor_ack_batch(outs, sts, conf->ctx, store, msgs, ress, envs, k);
+        for (size_t m = 0; m < k; m++) {
+            struct gc_job *j = jobs[idx[m]];
+            j->ack_st = st == CANDOR_OK ? sts[m] : st;
+            j->ack = st == CANDOR_OK ? outs[m] : NULL;
+            if (j->ack_st != CANDOR_OK)
+                snprintf(j->err, sizeof j->err, "%s", candor_errmsg());
+        }
+    }
+    lmtpd_store_write_end();
+}
+
+/* Lead one commit: take up to GC_MAX queued jobs (in order), run them per
+ * configuration (OWN's on W's store; others, left by a SIGHUP, on a store
+ * of their own, so W's handle stays the one its session holds), mark them
+ * done. Called and returns with gc_lock held. */
+static void gc_lead(struct lmtpd_worker *w, const struct lmtpd_conf *own)
+{
+    struct gc_job *batch[GC_MAX];
+    size_t n = 0;
+    while (gc_head && n < GC_MAX) {
+        batch[n++] = gc_head;
+        gc_head = gc_head->next;
+    }
+    if (!gc_head)
+        gc_tail = &gc_head;
+    gc_running = true;
+    pthread_mutex_unlock(&gc_lock);
+    bool taken[GC_MAX] = { false };
+    for (size_t i = 0; i < n; i++) {
+        if (taken[i])
+            continue;
+        struct gc_job *same[GC_MAX] = { NULL };
+        size_t m = 0;
+        for (size_t k = i; k < n; k++)
+            if (!taken[k] && batch[k]->conf == batch[i]->conf) {
+                same[m++] = batch[k];
+                taken[k] = true;
+            }
+        if (batch[i]->conf == own) {
+            gc_run_conf(w, same, m);
+        } else {
+            struct lmtpd_worker other = { NULL, NULL };
+            gc_run_conf(&other, same, m);
+            lmtpd_worker_close(&other);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (batch[i]->async) {
+            if (batch[i]->rec_st != CANDOR_OK)
+                lmtpd_log("-: delivery log (delivered): %s", batch[i]->err);
+            lmtpd_conf_put(batch[i]->conf);
+            free(batch[i]->owned);
+            free(batch[i]);
+            batch[i] = NULL;
+        }
+    }
+    pthread_mutex_lock(&gc_lock);
+    for (size_t i = 0; i < n; i++)
+        if (batch[i]) {
+            batch[i]->done = true;
+            gc_waiters--;
+        }
+    gc_running = false;
+    pthread_cond_broadcast(&gc_cond);
+}
+
+/* Queue J and wait until it is done (leading a commit when none runs). */
+static void gc_submit(struct lmtpd_worker *w, struct gc_job *j)
+{
+    j->ack_st = j->rec_st = CANDOR_OK;
+    j->ack = NULL;
+    j->done = j->async = false;
+    j->next = NULL;
+    pthread_mutex_lock(&gc_lock);
+    *gc_tail = j;
+    gc_tail = &j->next;
+    gc_waiters++;
+    while (!j->done) {
+        if (gc_running)
+            pthread_cond_wait(&gc_cond, &gc_lock);
+        else
+            gc_lead(w, j->conf);
+    }
+    /* jobs nobody waits for (async) are left: take them along */
+    while (gc_head && gc_waiters == 0 && !gc_running)
+        gc_lead(w, j->conf);
+    pthread_mutex_unlock(&gc_lock);
+}
+
+/* Queue a job nobody waits for (heap-allocated, freed when run): run it
+ * now when no commit is under way, else it goes with the next one. */
+static void gc_post(struct lmtpd_worker *w, struct gc_job *j)
+{
+    j->ack_st = j->rec_st = CANDOR_OK;
+    j->ack = NULL;
+    j->done = false;
+    j->async = true;
+    j->next = NULL;
+    pthread_mutex_lock(&gc_lock);
+    *gc_tail = j;
+    gc_tail = &j->next;
+    struct lmtpd_conf *own = j->conf;   /* J may be freed by the first round */
+    while (gc_head && gc_waiters == 0 && !gc_running)
+        gc_lead(w, own);
+    pthread_mutex_unlock(&gc_lock);
+}
+
+/* After the 250s: mark the delivery-log row delivered=1 (a flush is not
+ * waited for: a lost update only leaves delivered=0, which with the file in
+ * place means the same), then hand the acknowledgement over. */
+void lmtpd_deliver_finish(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *qid,
+                          struct lmtpd_pending *p)
+{
+    if (p->key && p->path) {
+        size_t kl = strlen(p->key) + 1, ml = p->msgid ? strlen(p->msgid) + 1 : 0,
+               pl = strlen(p->path) + 1;
+        struct gc_job *j = calloc(1, sizeof *j);
+        char *block = malloc(kl + ml + pl);
+        if (j && block) {
+            memcpy(block, p->key, kl);
+            memcpy(block + kl, p->path, pl);
+            if (ml)
+                memcpy(block + kl + pl, p->msgid, ml);
+            j->owned = block;
+            j->key = block;
+            j->path = block + kl;
+            j->msgid = ml ? block + kl + pl : NULL;
+            j->delivered = 1;
+            j->keep = conf->redelivery_window * 4;
+            atomic_fetch_add(&conf->refs, 1);
+            j->conf = conf;
+            gc_post(w, j);
+        } else {
+            free(j);
+            free(block);
+        }
+    }
+    if (p->ticket)
+        lmtpd_ack_handover(w, conf, qid, p);
+    lmtpd_pending_free(p);
 }
 
 /* One log line per event: no control bytes (a Message-ID also no blanks). */
@@ -526,7 +730,7 @@ static enum lmtpd_outcome sent_copy(struct lmtpd_conf *conf, struct candor_store
                 snprintf(dir, sizeof dir, "%s/.%s", lmtpd.opts.maildir, conf->review_folder);
                 int err = ensure_maildir(dir, true) ? 0 : errno;
                 if (!err)
-                    err = maildir_write(dir, "", 0, data, len, &final, NULL, NULL);
+                    err = maildir_write(dir, NULL, "", 0, data, len, &final);
                 if (err)
                     lmtpd_log("%s: review copy failed: %s", qid, strerror(err));
                 free(final);
@@ -654,7 +858,7 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         goto done;
     }
 
-    /* triage and the acknowledgement decision */
+    /* triage */
     candor_envelope_t cenv = CANDOR_ENVELOPE_INIT;
     cenv.sender = env->sender;
     cenv.recipient = team_rcpt;
@@ -663,36 +867,72 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         snprintf(note, sizeof note, "triage=unparsed(%s)", candor_errmsg());
     } else if ((ts = candor_triage(&res, conf->ctx, msg, store, &cenv, 0)) != CANDOR_OK) {
         snprintf(note, sizeof note, "triage=failed(%s)", candor_errmsg());
+        candor_result_free(res);
+        res = NULL;
         if (ts == CANDOR_ETEMPFAIL)
             goto done;   /* the state is away (busy, server down): 451, the MTA retries */
     } else {
         intent = candor_result_intent(res) ? candor_result_intent(res) : "-";
         reason = candor_result_autoreply_reason(res) ? candor_result_autoreply_reason(res) : "-";
-        decision = candor_result_autoreply_send(res) ? "ack" : "no_ack";
-        if (!lmtpd.opts.no_ack) {
-            lmtpd_store_write_begin();
-            candor_status_t as = candor_ack(&ack, conf->ctx, store, msg, &cenv);
-            lmtpd_store_write_end();
-            if (as != CANDOR_OK) {
-                snprintf(note, sizeof note, "ack=failed(%s)", candor_errmsg());
-                decision = "no_ack";
-                if (as == CANDOR_ETEMPFAIL)
-                    goto done;   /* never deliver without the decision: 451, retried */
-            } else {
-                decision = candor_ack_send(ack) && candor_ack_message(ack) ? "ack" : "no_ack";
-                if (candor_ack_reason(ack))
-                    reason = candor_ack_reason(ack);
-                if (candor_ack_ticket(ack))
-                    ticket = candor_ack_ticket(ack);
+        decision = "no_ack";
+    }
+
+    /* where it goes, under which name */
+    char dir[4096], name[512], final_path[4096 + 600];
+    bool folder = conf->folder_per_intent && strcmp(intent, "-") != 0;
+    if (folder)
+        snprintf(dir, sizeof dir, "%s/.%s", lmtpd.opts.maildir, intent);
+    else
+        snprintf(dir, sizeof dir, "%s", lmtpd.opts.maildir);
+    int err = ensure_maildir(dir, folder) ? 0 : (errno ? errno : EIO);
+    if (err)
+        goto failed;
+    maildir_name(name, sizeof name);
+    snprintf(final_path, sizeof final_path, "%s/new/%s", dir, name);
+
+    /* one group commit: the delivery-log row (delivered=0, the final path,
+     * written before the rename so a crash after it is recognised) and the
+     * acknowledgement decision (ticket, outbox), durable before the file is
+     * written and long before any acknowledgement is handed over */
+    struct gc_job job = { .conf = conf, .key = key, .msgid = msgid, .path = final_path,
+                          .delivered = 0, .keep = conf->redelivery_window * 4 };
+    if (res && !lmtpd.opts.no_ack) {
+        job.msg = msg;
+        job.res = res;
+        job.env = &cenv;
+    }
+    gc_submit(w, &job);
+    if (job.rec_st != CANDOR_OK) {
+        candor_ack_free(job.ack);
+        snprintf(note, sizeof note, "error=%s", job.err);
+        err = EAGAIN;
+        goto failed;
+    }
+    if (job.msg) {
+        ack = job.ack;
+        if (job.ack_st != CANDOR_OK) {
+            /* no decision recorded: delivered without a ticket, and no
+             * acknowledgement (the mail matters more than its labels);
+             * but the state away (busy, server down) is 451: never
+             * deliver without the decision when a retry can have one */
+            snprintf(note, sizeof note, "ack=failed(%s)", job.err);
+            if (job.ack_st == CANDOR_ETEMPFAIL) {
+                err = EAGAIN;
+                goto failed;
             }
-        } else {
             decision = "no_ack";
+        } else {
+            decision = candor_ack_send(ack) && candor_ack_message(ack) ? "ack" : "no_ack";
+            if (candor_ack_reason(ack))
+                reason = candor_ack_reason(ack);
+            if (candor_ack_ticket(ack))
+                ticket = candor_ack_ticket(ack);
         }
-        if (candor_result_headers(res, strcmp(ticket, "-") ? ticket : NULL, "\n", &hdrs)
-            != CANDOR_OK) {
-            hdrs = NULL;
-            snprintf(note, sizeof note, "headers=failed(%s)", candor_errmsg());
-        }
+    }
+    if (res && candor_result_headers(res, strcmp(ticket, "-") ? ticket : NULL, "\n", &hdrs)
+        != CANDOR_OK) {
+        hdrs = NULL;
+        snprintf(note, sizeof note, "headers=failed(%s)", candor_errmsg());
     }
 
     /* the file: Return-Path, our fields, then the message as it came */
@@ -705,19 +945,11 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         sb_puts(&head, hdrs);
     if (head.oom) {
         snprintf(note, sizeof note, "error=out_of_memory");
-        goto done;
+        err = ENOMEM;
+        goto failed;
     }
-    char dir[4096];
-    bool folder = conf->folder_per_intent && strcmp(intent, "-") != 0;
-    if (folder)
-        snprintf(dir, sizeof dir, "%s/.%s", lmtpd.opts.maildir, intent);
-    else
-        snprintf(dir, sizeof dir, "%s", lmtpd.opts.maildir);
-    int err = ensure_maildir(dir, folder) ? 0 : (errno ? errno : EIO);
-    struct begun b = { store, key, msgid, conf->redelivery_window * 4 };
-    if (!err)
-        err = maildir_write(dir, head.p ? head.p : "", head.n, clean.p, clean.n, &file,
-                            record_begun, &b);
+    err = maildir_write(dir, name, head.p ? head.p : "", head.n, clean.p, clean.n, &file);
+failed:
     if (err) {
         outcome = (err == ENOSPC || err == EDQUOT) ? LMTPD_DISKFULL : LMTPD_TEMPFAIL;
         status = outcome == LMTPD_DISKFULL ? "diskfull" : "tempfail";
@@ -726,10 +958,11 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         decision = "-";
         goto done;
     }
-    lmtpd_store_write_begin();
-    if (candor_store_delivery_record(store, key, msgid, file, 1, 0, 0) != CANDOR_OK)
-        lmtpd_log("%s: delivery log (delivered): %s", qid, candor_errmsg());
-    lmtpd_store_write_end();
+    /* the row is marked delivered=1 after the 250 (lmtpd_deliver_finish):
+     * until then, delivered=0 and the file in place say the same */
+    out->key = strdup(key);
+    out->msgid = msgid ? strdup(msgid) : NULL;
+    out->path = strdup(file);
     outcome = LMTPD_DELIVERED;
     status = "delivered";
     if (to_sent) {   /* the team's own address and the sent copy in one go */
@@ -772,7 +1005,10 @@ done:
             find_pending(store, t, out);
         }
         if (out->ticket && (!out->recipient || !out->message)) {
-            lmtpd_pending_free(out);
+            free(out->ticket);
+            free(out->recipient);
+            free(out->message);
+            out->ticket = out->recipient = out->message = NULL;
             lmtpd_log("%s: out of memory for the acknowledgement of %s (left pending)", qid, t);
         }
     }
@@ -788,6 +1024,9 @@ done:
 
 void lmtpd_pending_free(struct lmtpd_pending *p)
 {
+    free(p->key);
+    free(p->msgid);
+    free(p->path);
     free(p->ticket);
     free(p->recipient);
     free(p->message);

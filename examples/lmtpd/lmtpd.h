@@ -103,9 +103,11 @@ enum lmtpd_outcome {
     LMTPD_DISKFULL,               /* 452 4.3.1 */
 };
 
-/* An acknowledgement recorded in the store, to hand over after the 250s
- * (all NULL: none). */
+/* What is left to do after the 250s: the delivery-log row to mark
+ * delivered=1 (KEY NULL: none) and an acknowledgement recorded in the
+ * store to hand over (TICKET NULL: none). */
 struct lmtpd_pending {
+    char *key, *msgid, *path;
     char *ticket, *recipient, *message;
 };
 
@@ -126,8 +128,11 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
                    const char *data, size_t len, const struct lmtpd_envelope *env,
                    enum lmtpd_outcome *result, double cpu_start, double wall_start,
                    struct lmtpd_pending *out);
-/* After the replies are out: hand P (from lmtpd_deliver) to sendmail, mark
- * it sent in the store, free its strings. */
+/* After the replies are out: mark the delivery delivered=1 and hand P's
+ * acknowledgement (if any) over; frees P's strings. */
+void lmtpd_deliver_finish(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *qid,
+                          struct lmtpd_pending *p);
+/* Hand P's acknowledgement to sendmail, mark it sent in the store. */
 void lmtpd_ack_handover(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *qid,
                         struct lmtpd_pending *p);
 void lmtpd_pending_free(struct lmtpd_pending *p);

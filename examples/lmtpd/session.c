@@ -567,9 +567,9 @@ void lmtpd_session(int fd)
                                   t.rcpts[i]);
                     }
                     free(res);
-                    if (ack.ticket) {
+                    if (ack.key || ack.ticket) {
                         flush(c);
-                        lmtpd_ack_handover(&worker, conf, qid, &ack);
+                        lmtpd_deliver_finish(&worker, conf, qid, &ack);
                     }
                 }
             }
