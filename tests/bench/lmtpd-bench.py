@@ -12,6 +12,7 @@ Needs root, postfix (smtp-source ships with it)."""
 import argparse
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -156,3 +157,5 @@ finally:
     if d:
         d.stop()
     sb.stop()
+    if not os.environ.get("LMTPD_BENCH_KEEP"):
+        shutil.rmtree(base, ignore_errors=True)
