@@ -74,8 +74,11 @@ PROBE = ("Return-Path: <probe@customer.example>\nDelivered-To: support@shop.exam
 
 
 def pg_backend_problem():
-    """None when `candor ack --state CONNINFO` really writes into
-    PostgreSQL; else why not (no server, or a build without the backend)."""
+    """None when `candor ack --state CONNINFO` takes the conninfo for
+    PostgreSQL (it wrote its schema there, or failed with a PostgreSQL
+    error: then the tests run and fail on it); else why the PostgreSQL parts
+    cannot run (no server, or a build without the backend, which takes the
+    conninfo for a SQLite path or says it is not built in)."""
     if not os.environ.get("CANDOR_TEST_PG"):
         return "no PostgreSQL server (run under tests/pg/with-pg.sh)"
     try:
@@ -87,19 +90,21 @@ def pg_backend_problem():
         mail = os.path.join(tmp, "probe.eml")
         with open(mail, "w") as f:
             f.write(PROBE)
-        # in an empty directory: a build without the backend would take the
+        # in an empty directory: a build without the backend takes the
         # conninfo for a SQLite path there
         p = subprocess.run([BIN, "ack", "--state", conn, "--now", "2026-11-24T08:00:00Z", mail],
                            cwd=tmp, capture_output=True, text=True, timeout=60)
         tables = psql(conn, "select count(*) from pg_tables where schemaname not in "
                             "('pg_catalog', 'information_schema')")
-        if p.returncode != 0:
-            return "candor ack --state %s: exit %d: %s" % (conn, p.returncode,
-                                                            p.stderr.strip()[:300])
-        if not tables or tables == "0":
-            return "candor ack --state %s wrote no table into PostgreSQL " \
-                   "(this build has no PostgreSQL backend yet)" % conn
-        return None
+        if tables and tables != "0":
+            return None
+        err = p.stderr.strip()
+        if "PostgreSQL" in err and "not built in" not in err:
+            print("note: the PostgreSQL backend failed on a first acknowledgement: %s"
+                  % err[:300])
+            return None
+        return "this build has no PostgreSQL backend yet (candor ack --state %s: exit %d%s)" \
+            % (conn, p.returncode, ": " + err[:200] if err else ", wrote no table")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
