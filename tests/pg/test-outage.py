@@ -7,7 +7,7 @@ transaction; whatever gets 4xx is retried a second later, as an MTA would).
 A few seconds in, PostgreSQL is stopped (pg_ctl -m fast) for OUTAGE seconds,
 then started again; the daemon is left alone. Checked and printed:
   - while PostgreSQL is down, no transaction gets 250, and what is refused
-    is refused with 451 4.3.0;
+    is refused with 451 4.3.0; `candor ack` exits 75;
   - the daemon accepts mail again by itself after the restart (time to the
     first 250 printed);
   - no message delivered while its decision failed (log: status=delivered
@@ -26,8 +26,7 @@ import collections
 import os
 import re
 import shutil
-import socket
-import stat
+import subprocess
 import sys
 import tempfile
 import threading
@@ -184,6 +183,7 @@ def maildir_ids():
 
 
 down_from = down_to = None
+cli_rc, cli_err = None, ""
 restart_ok = True
 try:
     d.start()
@@ -197,7 +197,14 @@ try:
     down_from = time.time()
     print("t=%5.1f s: PostgreSQL stopped (%d messages accepted so far)"
           % (down_from - t0, len(accepted)), flush=True)
-    time.sleep(a.outage)
+    # the CLI, meanwhile: a temporary failure (75), so a delivery agent retries
+    probe = os.path.join(tmp, "probe.eml")
+    with open(probe, "w") as f:
+        f.write(pgtest.PROBE)
+    cli = subprocess.run([pgtest.BIN, "ack", "--state", state, probe], cwd=tmp,
+                         capture_output=True, text=True, timeout=60)
+    cli_rc, cli_err = cli.returncode, cli.stderr.strip()
+    time.sleep(max(0.0, down_from + a.outage - time.time()))
     down_to = time.time()
     if not a.state:
         try:
@@ -244,8 +251,9 @@ doubled = sorted(i for i, n in ids.items() if n > 1)
 stray = sorted(set(ids) - want)
 undecided = [ln for ln in log.splitlines()
              if "status=delivered" in ln and ("ack=failed" in ln or "triage=failed" in ln)]
-live = collections.Counter(r for r, _ in acks_live)
-total = collections.Counter(r for r, _ in acks_all)
+# (the CLI's probe mail would count only if `candor ack` had wrongly worked)
+live = collections.Counter(r for r, _ in acks_live if not r.startswith("probe@"))
+total = collections.Counter(r for r, _ in acks_all if not r.startswith("probe@"))
 tickets = collections.Counter(t for _, t in acks_all)
 
 print("stream: %d messages from %d senders at %.0f/s over %d sessions; PostgreSQL down "
@@ -266,7 +274,10 @@ print("acknowledgements: %d handed to sendmail by the running daemon (%d senders
          sum(1 for n in tickets.values() if n > 1)))
 print("delivered without a decision (log): %d" % len(undecided))
 
+print("candor ack while PostgreSQL was down: exit %s (%s)" % (cli_rc, cli_err[:160]))
 R.check("PostgreSQL restarted", restart_ok)
+R.check("candor ack exits 75 while PostgreSQL is down", cli_rc == 75,
+        "exit %s: %s" % (cli_rc, cli_err[:200]))
 R.check("transactions ran while PostgreSQL was down", len(during) > 0, str(len(during)))
 R.check("no 250 while PostgreSQL was down", not ok_during,
         "; ".join("%s at t=%.1f" % (e[2], e[1] - t0) for e in ok_during[:5]))
