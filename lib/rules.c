@@ -66,6 +66,7 @@ enum field { F_MESSAGE, F_SUBJECT, F_NEW_TEXT, F_TEXT, F_HEADER, F_COUNT };
 #define MAX_LITERALS_PER_RULE 64u
 #define MIN_LITERAL_BYTES 3u
 #define MAX_HEADER_VALUES 8u
+#define UNBOUNDED SIZE_MAX       /* a match width without a bound */
 
 struct rule {
     char *id;
@@ -96,7 +97,7 @@ struct candor_rules {
     size_t max_match_bytes;
     uint32_t match_limit, depth_limit;
     bool has_field[F_COUNT];
-    bool prefilter_off;        /* tests: run every unit on the whole field */
+    bool prefilter_off;        /* tests: every rule's whole pattern on the whole field */
 
     /* Aho-Corasick over all literals */
     char **lits;               /* folded literal strings */
@@ -795,82 +796,142 @@ nosplit:
     return 0;
 }
 
-/* Length of the zero-width prefix (\b, ^) of P. */
-static size_t zero_width_len(const char *p)
+/* The end of the character class opening at P[I] (the index of its ']'),
+ * or 0 when it does not end. */
+static size_t class_end(const char *p, size_t i)
 {
-    size_t i = 0;
-    for (;;) {
-        if (p[i] == '\\' && (p[i + 1] == 'b' || p[i + 1] == 'B'))
-            i += 2;
-        else if (p[i] == '^')
-            i++;
-        else
-            return i;
+    size_t j = i + 1;
+    if (p[j] == '^')
+        j++;
+    if (p[j] == ']')
+        j++;
+    while (p[j] && p[j] != ']') {
+        if (p[j] == '\\' && p[j + 1]) {
+            j++;
+        } else if (p[j] == '[' && p[j + 1] == ':') {
+            const char *e = strstr(p + j + 2, ":]");
+            if (!e)
+                return 0;
+            j = (size_t)(e - p) + 1;
+        }
+        j++;
     }
+    return p[j] ? j : 0;
 }
 
-/* B is "Z(A1|A2|...)Z'" with Z, Z' zero-width (\b, ^, $) and no quantifier
- * on the group: the alternatives distributed, "Z(?:Ai)Z'" each, so that
- * each runs only where its own literal occurs. 0 when B has another shape. */
+/* Does P refer to groups by number or name, or quote with \Q? Then
+ * making a group non-capturing or copying text around would change it. */
+static bool has_group_refs(const char *p)
+{
+    for (size_t i = 0; p[i]; i++) {
+        if (p[i] == '\\') {
+            char e = p[i + 1];
+            if (e == 'g' || e == 'k' || e == 'Q' || (e >= '1' && e <= '9'))
+                return true;
+            if (e)
+                i++;
+        } else if (p[i] == '(' && p[i + 1] == '?') {
+            char e = p[i + 2];
+            if (e == '&' || e == 'R' || e == '(' || e == '+' || e == '-' || e == '|' ||
+                (e >= '0' && e <= '9') || (e == 'P' && (p[i + 3] == '=' || p[i + 3] == '>')))
+                return true;
+        }
+    }
+    return false;
+}
+
+static size_t max_width(const char *pattern);
+
+/* Is the text before P[I] of bounded width? (Distributing a group after
+ * an unbounded prefix would run that prefix once per alternative.) */
+static bool prefix_bounded(const char *p, size_t i)
+{
+    char *pre = candor__strndup(p, i);
+    if (!pre)
+        return false;
+    bool ok = max_width(pre) != UNBOUNDED;
+    free(pre);
+    return ok;
+}
+
+/* B has a group "(A1|A2|...)" on its top level, without a quantifier,
+ * after a prefix of bounded width:
+ * the alternatives distributed, "P(?:Ai)S" each (P and S the text before
+ * and after the group, the first such group taken), so that each runs only
+ * where its own literals occur and starts with them. A match of B is a
+ * match of one of them and back. 0 when B has no such group. */
 static size_t distribute(const char *b, char ***out)
 {
     *out = NULL;
-    size_t z = zero_width_len(b);
-    if (b[z] != '(')
+    if (has_group_refs(b))
         return 0;
-    size_t i = z + 1, open = z;
-    if (b[i] == '?') {
-        if (b[i + 1] != ':')
-            return 0;
-        i += 2;
-    }
-    size_t inner = i;
-    int depth = 1;
-    for (; b[i] && depth > 0; i++) {
+    size_t open = 0, close = 0, n = 0;
+    char **alts = NULL;
+    bool found = false;
+    for (size_t i = 0; b[i] && !found; i++) {
         if (b[i] == '\\') {
             if (!b[i + 1])
                 return 0;
             i++;
-        } else if (b[i] == '[') {
-            size_t j = i + 1;
-            if (b[j] == '^')
-                j++;
-            if (b[j] == ']')
-                j++;
-            while (b[j] && b[j] != ']') {
-                if (b[j] == '\\' && b[j + 1])
-                    j++;
-                j++;
-            }
-            if (!b[j])
-                return 0;
-            i = j;
-        } else if (b[i] == '(') {
-            depth++;
-        } else if (b[i] == ')') {
-            depth--;
+            continue;
         }
-    }
-    if (depth)
-        return 0;
-    size_t close = i - 1;                       /* the ')' */
-    const char *suffix = b + i;
-    for (const char *q = suffix; *q;) {         /* only \b, \B, $ after it */
-        if (q[0] == '\\' && (q[1] == 'b' || q[1] == 'B'))
-            q += 2;
-        else if (q[0] == '$')
-            q++;
-        else
+        if (b[i] == '[') {
+            i = class_end(b, i);
+            if (!i)
+                return 0;
+            continue;
+        }
+        if (b[i] != '(')
+            continue;
+        bool plain = true;
+        size_t in = i + 1;
+        if (b[in] == '?') {
+            if (b[in + 1] == ':')
+                in += 2;
+            else
+                plain = false;
+        } else if (b[in] == '*') {
+            plain = false;
+        }
+        int depth = 1;
+        size_t j = i + 1;
+        for (; b[j] && depth > 0; j++) {
+            if (b[j] == '\\') {
+                if (!b[j + 1])
+                    return 0;
+                j++;
+            } else if (b[j] == '[') {
+                j = class_end(b, j);
+                if (!j)
+                    return 0;
+            } else if (b[j] == '(') {
+                depth++;
+            } else if (b[j] == ')') {
+                depth--;
+            }
+        }
+        if (depth)
             return 0;
+        char q = b[j];   /* after the ')' */
+        bool quantified = q == '?' || q == '*' || q == '+' ||
+                          (q == '{' && candor__is_digit((unsigned char)b[j + 1]));
+        if (plain && !quantified && prefix_bounded(b, i)) {
+            char *text = candor__strndup(b + in, j - 1 - in);
+            if (!text)
+                return 0;
+            n = split_top(text, &alts);
+            free(text);
+            if (n >= 2) {
+                open = i;
+                close = j - 1;
+                found = true;
+            }
+        }
+        i = j - 1;
     }
-    char *in = candor__strndup(b + inner, close - inner);
-    if (!in)
+    if (!found)
         return 0;
-    char **alts = NULL;
-    size_t n = split_top(in, &alts);
-    free(in);
-    if (n < 2)
-        return 0;
+    const char *suffix = b + close + 1;
     char **v = calloc(n, sizeof *v);
     for (size_t k = 0; v && k < n; k++) {
         struct candor_buf t = CANDOR_BUF_INIT;
@@ -897,8 +958,8 @@ static size_t distribute(const char *b, char ***out)
     return n;
 }
 
-/* The units of PATTERN: its top-level alternatives, each with an outer
- * group distributed (see distribute()); 0 when it is one unit. */
+/* The units of PATTERN: its top-level alternatives, each with a group
+ * distributed (see distribute()); 0 when it is one unit. */
 static size_t unit_patterns(const char *pattern, char ***out)
 {
     char **top = NULL;
@@ -948,7 +1009,6 @@ static size_t unit_patterns(const char *pattern, char ***out)
     return n;
 }
 
-#define UNBOUNDED SIZE_MAX
 static size_t width_alt(const char *p, size_t *i, size_t len, int depth);
 
 static size_t wadd(size_t a, size_t b) { return a == UNBOUNDED || b == UNBOUNDED ? UNBOUNDED : a + b; }
@@ -1496,9 +1556,13 @@ static candor_status_t run_field_len(struct run *x, enum field f, const char *s,
         if (ru->field != f)
             continue;
         bool hit = false;
+        if (r->prefilter_off) {   /* tests: the whole pattern, no units */
+            rc = run_rule(x, i, ru->code, s, len, 0, &hit);
+            continue;
+        }
         for (size_t u = ru->first_unit; u < ru->first_unit + ru->n_units && !hit && rc == CANDOR_OK; u++) {
             const struct unit *un = &r->units[u];
-            bool pf = un->prefiltered && !r->prefilter_off;
+            bool pf = un->prefiltered;
             if (pf && x->cand[u] != un->all)
                 continue;
             size_t from = 0, first = 0;

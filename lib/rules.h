@@ -71,9 +71,9 @@ CANDOR_HIDDEN void *candor__rules_compile_opts(const char *pattern, bool caseles
  * tests. *OUT: malloc'd strings, free each and the array. */
 CANDOR_HIDDEN bool candor__rules_literals(const char *pattern, char ***out, size_t *n);
 
-/* For tests only: with ON false every unit of every rule runs on the
- * whole field, as if there were no literal prefilter (the prefilter must
- * never change a result). Not for a ctx that other threads use. */
+/* For tests only: with ON false every rule's whole pattern runs on the
+ * whole field, as if there were neither units nor a literal prefilter
+ * (they must never change a result). Not for a ctx other threads use. */
 CANDOR_HIDDEN void candor__rules_set_prefilter(struct candor_ctx *ctx, bool on);
 
 #endif

@@ -130,9 +130,10 @@ static void test_header_and_explain(void)
     candor_ctx_free(ctx);
 }
 
-/* The prefilter must never change what matches: every text is matched
- * with the prefilter and again with every unit run on the whole field
- * (candor__rules_set_prefilter), and the hits and scores must agree. The
+/* Units and the prefilter must never change what matches: every text is
+ * matched as triage does and again with every rule's whole pattern run on
+ * the whole field (candor__rules_set_prefilter), and the hits and scores
+ * must agree. The
  * words include the pieces the literal sets are made of, so that texts
  * hold some but not all of a rule's required literals. */
 static void test_prefilter_equivalence(void)
