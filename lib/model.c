@@ -12,7 +12,11 @@
  * features are: every word ("u:"), every pair of adjacent words ("b:"), and
  * every subject word once more ("s:"); function words of the four
  * languages are left out (a fixed list, part of the format). Features are hashed with FNV-1a to 2^20 buckets,
- * and counted once per message (binary presence).
+ * and counted once per message (binary presence). Extraction costs no
+ * allocation per token: ASCII is classified inline, stop words are one
+ * integer-keyed table probe, FNV runs over each token once per feature
+ * (the prefixes and "b:PREV " are carried as running hashes), and the
+ * hashes are sorted by two 10-bit counting passes.
  *
  * Classifier. Multinomial naive Bayes with additive smoothing ALPHA over the
  * features seen in training and uniform class priors (so a class with many
@@ -47,6 +51,7 @@
  * Limits: model files up to 64 MiB, at most 4,000,000 features.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,23 +136,37 @@ struct ftmp {
     char *text;
 };
 
+/* The features of one message while they are collected: hashes only
+ * (H, the usual case), or hashes with their text (V, for explain). */
 struct fbuild {
     struct ftmp *v;
+    uint32_t *h;
     size_t n, cap;
     bool with_text;
     bool oom;
 };
 
-static void feat_add(struct fbuild *b, const char *prefix, const char *a, size_t alen,
-                 const char *c, size_t clen)
+#define FNV_BASIS 2166136261u
+
+/* Add the feature PREFIX A [" " C] whose hash is H (FNV-1a of that text). */
+static void feat_add(struct fbuild *b, uint32_t h, const char *prefix, const char *a, size_t alen,
+                     const char *c, size_t clen)
 {
     if (b->oom)
         return;
-    uint32_t h = fnv(2166136261u, prefix, strlen(prefix));
-    h = fnv(h, a, alen);
-    if (c) {
-        h = fnv(h, " ", 1);
-        h = fnv(h, c, clen);
+    if (!b->with_text) {
+        if (b->n == b->cap) {
+            size_t nc = b->cap ? b->cap * 2 : 512;
+            uint32_t *nv = realloc(b->h, nc * sizeof *nv);
+            if (!nv) {
+                b->oom = true;
+                return;
+            }
+            b->h = nv;
+            b->cap = nc;
+        }
+        b->h[b->n++] = h & (MODEL_BUCKETS - 1);
+        return;
     }
     if (b->n == b->cap) {
         size_t nc = b->cap ? b->cap * 2 : 256;
@@ -178,11 +197,25 @@ static void feat_add(struct fbuild *b, const char *prefix, const char *a, size_t
 
 /* The next word of S at *POS (LEN bytes), normalised into TOK (at most
  * MAX_TOKEN_BYTES). Returns its length, 0 at the end. */
+/* An ASCII word character (what candor__unicode_is_wordchar says for
+ * code points below 0x80). */
+static inline bool ascii_word(unsigned char c)
+{
+    return candor__is_alnum(c) || c == '_';
+}
+
 static size_t next_token(const char *s, size_t len, size_t *pos, char *tok)
 {
     size_t i = *pos;
     for (;;) {
         while (i < len) {
+            unsigned char c0 = (unsigned char)s[i];
+            if (c0 < 0x80) {
+                if (ascii_word(c0))
+                    break;
+                i++;
+                continue;
+            }
             uint32_t cp;
             size_t k = candor__utf8_decode(s + i, len - i, &cp);
             if (candor__unicode_is_wordchar(cp))
@@ -196,6 +229,19 @@ static size_t next_token(const char *s, size_t len, size_t *pos, char *tok)
         size_t n = 0;
         bool digits = false, letters = false;
         while (i < len) {
+            unsigned char c0 = (unsigned char)s[i];
+            if (c0 < 0x80 && c0 != '\'') {   /* ASCII: the same steps, inline */
+                if (!ascii_word(c0))
+                    break;
+                if (candor__is_digit(c0))
+                    digits = true;
+                else
+                    letters = true;
+                if (n + 1 < MAX_TOKEN_BYTES)
+                    tok[n++] = (char)c0;
+                i++;
+                continue;
+            }
             uint32_t cp;
             size_t k = candor__utf8_decode(s + i, len - i, &cp);
             bool apos = (cp == '\'' || cp == 0x2019) && n > 0;
@@ -253,20 +299,46 @@ static const char *const stopwords[] = {
     "with", "y", "yo", "you", "your", "zu", "zum", "zur",
 };
 
-static int cmp_cstr(const void *a, const void *b)
+#define N_STOPWORDS (sizeof stopwords / sizeof stopwords[0])
+#define STOP_SLOTS 512u          /* a power of two, over 2 x N_STOPWORDS */
+#define STOP_MAX_BYTES 7u        /* the longest stop word fits a key */
+
+/* A stop word (at most STOP_MAX_BYTES bytes) packed into one integer:
+ * its bytes, and its length in the top byte. */
+static uint64_t stop_key(const char *w, size_t n)
 {
-    return strcmp((const char *)a, *(const char *const *)b);
+    uint64_t k = (uint64_t)n << 56;
+    for (size_t i = 0; i < n; i++)
+        k |= (uint64_t)(unsigned char)w[i] << (8 * i);
+    return k;
+}
+
+static uint64_t stop_table[STOP_SLOTS];   /* 0: empty */
+static pthread_once_t stop_once = PTHREAD_ONCE_INIT;
+
+static void stop_build(void)
+{
+    for (size_t i = 0; i < N_STOPWORDS; i++) {
+        uint64_t k = stop_key(stopwords[i], strlen(stopwords[i]));
+        size_t j = (size_t)((k * 0x9E3779B97F4A7C15u) >> 55) & (STOP_SLOTS - 1);
+        while (stop_table[j])
+            j = (j + 1) & (STOP_SLOTS - 1);
+        stop_table[j] = k;
+    }
 }
 
 static bool is_stopword(const char *tok, size_t n)
 {
-    char w[MAX_TOKEN_BYTES];
-    if (n >= sizeof w)
+    if (n == 0 || n > STOP_MAX_BYTES)
         return false;
-    memcpy(w, tok, n);
-    w[n] = '\0';
-    return bsearch(w, stopwords, sizeof stopwords / sizeof stopwords[0], sizeof stopwords[0],
-                   cmp_cstr) != NULL;
+    uint64_t k = stop_key(tok, n);
+    for (size_t j = (size_t)((k * 0x9E3779B97F4A7C15u) >> 55) & (STOP_SLOTS - 1);;
+         j = (j + 1) & (STOP_SLOTS - 1)) {
+        if (stop_table[j] == k)
+            return true;
+        if (!stop_table[j])
+            return false;
+    }
 }
 
 static void add_field(struct fbuild *b, const char *s, size_t max, bool subject)
@@ -281,16 +353,21 @@ static void add_field(struct fbuild *b, const char *s, size_t max, bool subject)
     }
     char prev[MAX_TOKEN_BYTES], tok[MAX_TOKEN_BYTES];
     size_t plen = 0, pos = 0, count = 0, n;
+    /* FNV-1a is a running hash: the prefixes, and "b:PREV ", are hashed once */
+    const uint32_t hu = fnv(FNV_BASIS, "u:", 2), hs = fnv(FNV_BASIS, "s:", 2);
+    const uint32_t hb = fnv(FNV_BASIS, "b:", 2);
+    uint32_t hprev = 0;   /* the hash of "b:PREV " */
     while ((n = next_token(s, len, &pos, tok)) > 0 && count++ < MAX_TOKENS) {
         if (is_stopword(tok, n))
             continue;
-        feat_add(b, "u:", tok, n, NULL, 0);
+        feat_add(b, fnv(hu, tok, n), "u:", tok, n, NULL, 0);
         if (subject)
-            feat_add(b, "s:", tok, n, NULL, 0);
+            feat_add(b, fnv(hs, tok, n), "s:", tok, n, NULL, 0);
         if (plen)
-            feat_add(b, "b:", prev, plen, tok, n);
+            feat_add(b, fnv(hprev, tok, n), "b:", prev, plen, tok, n);
         memcpy(prev, tok, n);
         plen = n;
+        hprev = fnv(fnv(hb, tok, n), " ", 1);
     }
 }
 
@@ -313,13 +390,53 @@ void candor__features_free(struct candor_features *f)
     memset(f, 0, sizeof *f);
 }
 
+/* Sort the N hashes at V (below MODEL_BUCKETS) with TMP (N more) as
+ * scratch: two counting passes of 10 bits each. */
+_Static_assert(MODEL_BUCKETS == 1u << 20, "sort_hashes sorts 20-bit hashes");
+static void sort_hashes(uint32_t *v, uint32_t *tmp, size_t n)
+{
+    size_t count[1024];
+    for (int pass = 0; pass < 2; pass++) {
+        unsigned shift = pass ? 10 : 0;
+        uint32_t *from = pass ? tmp : v, *to = pass ? v : tmp;
+        memset(count, 0, sizeof count);
+        for (size_t i = 0; i < n; i++)
+            count[(from[i] >> shift) & 1023]++;
+        size_t sum = 0;
+        for (size_t k = 0; k < 1024; k++) {
+            size_t c = count[k];
+            count[k] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            to[count[(from[i] >> shift) & 1023]++] = from[i];
+    }
+}
+
 candor_status_t candor__features(const char *folded_subject, const char *folded_text,
                                  size_t max_bytes, bool with_text, struct candor_features *out)
 {
     memset(out, 0, sizeof *out);
-    struct fbuild b = { NULL, 0, 0, with_text, false };
+    struct fbuild b = { NULL, NULL, 0, 0, with_text, false };
+    pthread_once(&stop_once, stop_build);
     add_field(&b, folded_subject, 1024, true);
     add_field(&b, folded_text, max_bytes, false);
+    if (!with_text) {
+        uint32_t *tmp = b.oom ? NULL : malloc((b.n ? b.n : 1) * sizeof *tmp);
+        if (!tmp) {
+            free(b.h);
+            return candor__fail(CANDOR_ENOMEM, "out of memory");
+        }
+        sort_hashes(b.h, tmp, b.n);
+        size_t n = 0;
+        for (size_t i = 0; i < b.n; i++)   /* unique, into TMP */
+            if (!n || tmp[n - 1] != b.h[i])
+                tmp[n++] = b.h[i];
+        free(b.h);
+        out->h = tmp;
+        out->n = out->cap = n;
+        return CANDOR_OK;
+    }
     if (b.n)
         qsort(b.v, b.n, sizeof *b.v, ftmp_cmp);
     out->h = malloc((b.n ? b.n : 1) * sizeof *out->h);
