@@ -15,6 +15,25 @@ NOW = "2026-11-24T12:00:00Z"
 THREADS = 4
 
 
+def run_threads(work, args: list) -> list:
+    """WORK(arg) on one thread per ARG, all joined; the repr of every
+    exception raised (none lost)."""
+    errors: list = []
+
+    def guarded(arg) -> None:
+        try:
+            work(arg)
+        except BaseException as e:  # report, don't lose
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=guarded, args=(a,)) for a in args]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
 class TestThreads(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
@@ -29,26 +48,17 @@ class TestThreads(unittest.TestCase):
         with candor.Context(state=self.state) as ctx:
             want = self.reference(ctx)
             got = [None] * len(self.files)
-            errors = []
             start = threading.Barrier(THREADS)
 
             def work(k: int) -> None:
-                try:
-                    start.wait()
-                    for _ in range(2):  # twice, to overlap more
-                        for i in range(k, len(self.files), THREADS):
-                            # alternate paths and bytes
-                            data = self.files[i] if i % 2 else self.data[i]
-                            got[i] = ctx.triage(data, file=self.files[i], now=NOW).as_dict()
-                except BaseException as e:  # report, don't lose
-                    errors.append(repr(e))
+                start.wait()
+                for _ in range(2):  # twice, to overlap more
+                    for i in range(k, len(self.files), THREADS):
+                        # alternate paths and bytes
+                        data = self.files[i] if i % 2 else self.data[i]
+                        got[i] = ctx.triage(data, file=self.files[i], now=NOW).as_dict()
 
-            threads = [threading.Thread(target=work, args=(k,)) for k in range(THREADS)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            self.assertEqual(errors, [])
+            self.assertEqual(run_threads(work, list(range(THREADS))), [])
             diffs = [self.files[i] for i in range(len(want)) if want[i] != got[i]]
             self.assertEqual(diffs, [])
 
@@ -57,15 +67,11 @@ class TestThreads(unittest.TestCase):
             ctx.triage(self.files[0], now=NOW)          # the main thread's handle
             seen = []
 
-            def work() -> None:
+            def work(_: int) -> None:
                 ctx.triage(self.files[1], now=NOW)
                 seen.append(ctx._store(True))
 
-            threads = [threading.Thread(target=work) for _ in range(THREADS)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            self.assertEqual(run_threads(work, list(range(THREADS))), [])
             self.assertEqual(len(seen), THREADS)
             # THREADS ended threads + this one; their handles are freed once
             # their thread-local slots go away.
@@ -86,23 +92,14 @@ class TestThreads(unittest.TestCase):
         state = str(tmpdir() / "ack.db")
         with candor.Context(state=state) as ctx:
             tickets = []
-            errors = []
 
             def work(k: int) -> None:
-                try:
-                    for i in range(k, 40, THREADS):
-                        a = ctx.ack(self.data[i], now=NOW)
-                        if a.ticket:
-                            tickets.append(a.ticket)
-                except BaseException as e:
-                    errors.append(repr(e))
+                for i in range(k, 40, THREADS):
+                    a = ctx.ack(self.data[i], now=NOW)
+                    if a.ticket:
+                        tickets.append(a.ticket)
 
-            threads = [threading.Thread(target=work, args=(k,)) for k in range(THREADS)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            self.assertEqual(errors, [])
+            self.assertEqual(run_threads(work, list(range(THREADS))), [])
             self.assertEqual(len(tickets), len(set(tickets)))
 
 
