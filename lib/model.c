@@ -1275,7 +1275,7 @@ static candor_status_t fit(const struct candor_trainer *tr, const int *fold, int
         keep->keys = malloc((m->n ? m->n : 1) * sizeof *keep->keys);
         if (!keep->keys)
             st = candor__fail(CANDOR_ENOMEM, "out of memory");
-        else
+        else if (m->n)   /* m->keys is NULL when no document had a token */
             memcpy(keep->keys, m->keys, m->n * sizeof *m->keys);
     } else {
         cmap_free(&cm);
