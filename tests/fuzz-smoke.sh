@@ -14,7 +14,7 @@ set -u
 src=${CANDOR_SOURCE:-$(cd "$(dirname "$0")/.." && pwd)}
 build=${CANDOR_BUILD:-$src/build}
 secs=${FUZZ_SMOKE_SECONDS:-3}
-targets=${FUZZ_SMOKE_TARGETS:-"message html triage check ack config lmtpd"}
+targets=${FUZZ_SMOKE_TARGETS:-"message html triage check ack config lmtpd train"}
 
 skip() { echo "SKIP: $*"; exit 77; }
 command -v clang >/dev/null 2>&1 || skip "clang not found (Debian: apt-get install clang libclang-rt-14-dev)"
@@ -40,7 +40,7 @@ pass=0 fail=0
 for t in $targets; do
     exe=$fb/tests/fuzz/fuzz-$t
     case $t in
-        message|triage|check|ack) dict=mime.dict ;;
+        message|triage|check|ack|train) dict=mime.dict ;;
         lmtpd) dict=lmtp.dict ;;
         *) dict=$t.dict ;;
     esac

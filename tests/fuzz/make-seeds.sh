@@ -6,7 +6,7 @@ set -eu
 out=${1:?usage: make-seeds.sh DIR}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 shared=${CANDOR_SHARED:-$src/../shared}/corpus
-for t in message html triage check config ack lmtpd; do
+for t in message html triage check config ack lmtpd train; do
     mkdir -p "$out/$t"
     cp "$src/tests/fuzz/corpus/$t/"* "$out/$t/" 2>/dev/null || true
     [ -d "$src/tests/data/fuzz/$t" ] && cp "$src/tests/data/fuzz/$t/"* "$out/$t/" 2>/dev/null
@@ -19,6 +19,7 @@ for f in "$shared"/intent/msgs/*.eml "$shared"/canned/cases/*/*.eml "$shared"/ca
     cp "$f" "$out/message/seed-$n.eml"
     cp "$f" "$out/triage/seed-$n.eml"
     cp "$f" "$out/ack/seed-$n.eml"
+    cp "$f" "$out/train/seed-$n.eml"
     grep -qi '<html\|<body\|<div\|<p>' "$f" && cp "$f" "$out/html/seed-$n.html"
 done
 for d in "$shared"/canned/cases/*/; do
@@ -31,6 +32,6 @@ done
 for f in "$src/lib/data/candor.xml" $(find "$src/tests/data" -name '*.xml' 2>/dev/null); do
     n=$((n + 1)); cp "$f" "$out/config/seed-$n.xml"
 done
-for t in message html triage check config ack lmtpd; do
+for t in message html triage check config ack lmtpd train; do
     printf '%s: %s seeds\n' "$t" "$(ls "$out/$t" | wc -l)"
 done
