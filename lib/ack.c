@@ -42,7 +42,6 @@
 #include <string.h>
 #include <time.h>
 #include <sys/random.h>
-#include <sqlite3.h>
 #include <json-c/json.h>
 #include <libxml/tree.h>
 #include "ctx.h"
@@ -608,12 +607,11 @@ candor_status_t candor_ack_to_json(const struct candor_ack *ack, char **json)
 
 /* ---- store writes ---- */
 
-static candor_status_t step_done(struct candor_store *store, sqlite3_stmt *q, const char *what)
+/* Run Q once and free it. */
+static candor_status_t run_free(struct candor_stmt *q)
 {
-    int rc = sqlite3_step(q);
-    candor_status_t st = rc == SQLITE_DONE || rc == SQLITE_ROW ? CANDOR_OK
-                                                              : candor__store_fail(store, rc, what);
-    sqlite3_finalize(q);
+    candor_status_t st = candor__stmt_run(q);
+    candor__stmt_free(q);
     return st;
 }
 
@@ -621,20 +619,28 @@ static candor_status_t new_ticket(struct candor_store *store, int64_t now, const
                                   const char *intent, const char *subject, const char *msgid,
                                   int64_t *id)
 {
-    sqlite3_stmt *q;
-    candor_status_t st = candor__store_prepare(store,
+    /* the id comes from the tickets' own sequence (SQLite AUTOINCREMENT,
+     * PostgreSQL identity): never handed out twice, whatever the host */
+    struct candor_stmt *q;
+    candor_status_t st = candor__store_prepare(store, "new ticket",
         "INSERT INTO tickets(created, sender, intent, subject, message_id) "
-        "VALUES (?1, ?2, ?3, ?4, ?5)", &q);
+        "VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id", &q);
     if (st != CANDOR_OK)
         return st;
-    sqlite3_bind_int64(q, 1, now);
-    sqlite3_bind_text(q, 2, sender, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 3, intent, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 4, subject, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 5, msgid, -1, SQLITE_TRANSIENT);
-    st = step_done(store, q, "new ticket");
-    if (st == CANDOR_OK)
-        *id = sqlite3_last_insert_rowid(candor__store_sqlite(store));
+    candor__stmt_bind_int64(q, 1, now);
+    candor__stmt_bind_text(q, 2, sender);
+    candor__stmt_bind_text(q, 3, intent);
+    candor__stmt_bind_text(q, 4, subject);
+    candor__stmt_bind_text(q, 5, msgid);
+    int rc = candor__stmt_step(q);
+    if (rc == CANDOR_DB_ROW) {
+        *id = candor__stmt_int64(q, 0);
+        st = candor__stmt_run(q);
+    } else {
+        st = rc == CANDOR_DB_DONE ? candor__fail(CANDOR_EIO, "store: new ticket: no id")
+                                  : (candor_status_t)rc;
+    }
+    candor__stmt_free(q);
     return st;
 }
 
@@ -643,35 +649,36 @@ static candor_status_t add_thread_id(struct candor_store *store, const char *msg
 {
     if (!msgid || !*msgid)
         return CANDOR_OK;
-    sqlite3_stmt *q;
-    candor_status_t st = candor__store_prepare(store,
-        "INSERT OR IGNORE INTO threads(message_id, ticket, created) VALUES (?1, ?2, ?3)", &q);
+    struct candor_stmt *q;
+    candor_status_t st = candor__store_prepare(store, "thread",
+        "INSERT INTO threads(message_id, ticket, created) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT DO NOTHING", &q);
     if (st != CANDOR_OK)
         return st;
-    sqlite3_bind_text(q, 1, msgid, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(q, 2, ticket);
-    sqlite3_bind_int64(q, 3, now);
-    return step_done(store, q, "thread");
+    candor__stmt_bind_text(q, 1, msgid);
+    candor__stmt_bind_int64(q, 2, ticket);
+    candor__stmt_bind_int64(q, 3, now);
+    return run_free(q);
 }
 
 static candor_status_t log_decision(struct candor_store *store, int64_t now, const char *sender,
                                     const char *msgid, const char *reason, int64_t ticket)
 {
-    sqlite3_stmt *q;
-    candor_status_t st = candor__store_prepare(store,
+    struct candor_stmt *q;
+    candor_status_t st = candor__store_prepare(store, "decision",
         "INSERT INTO decisions(decided, sender, message_id, reason, ticket) "
         "VALUES (?1, ?2, ?3, ?4, ?5)", &q);
     if (st != CANDOR_OK)
         return st;
-    sqlite3_bind_int64(q, 1, now);
-    sqlite3_bind_text(q, 2, sender, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 3, msgid, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 4, reason, -1, SQLITE_STATIC);
+    candor__stmt_bind_int64(q, 1, now);
+    candor__stmt_bind_text(q, 2, sender);
+    candor__stmt_bind_text(q, 3, msgid);
+    candor__stmt_bind_text(q, 4, reason);
     if (ticket)
-        sqlite3_bind_int64(q, 5, ticket);
+        candor__stmt_bind_int64(q, 5, ticket);
     else
-        sqlite3_bind_null(q, 5);
-    return step_done(store, q, "decision");
+        candor__stmt_bind_null(q, 5);
+    return run_free(q);
 }
 
 /* ---- composing ---- */
@@ -946,31 +953,35 @@ static candor_status_t ack_locked(struct candor_ack *a, const struct candor_ctx 
             a->by = pr.by;
             a->has_promise = true;
             a->send = true;
-            sqlite3_stmt *q;
-            st = candor__store_prepare(store,
+            struct candor_stmt *q;
+            /* acks.ticket is the primary key: a second acknowledgement of
+             * one ticket cannot be recorded, whatever the host */
+            st = candor__store_prepare(store, "ack",
                 "INSERT INTO acks(ticket, recipient, rcpt, created, status, message_id, message) "
                 "VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6)", &q);
             if (st == CANDOR_OK) {
-                sqlite3_bind_int64(q, 1, ticket);
-                sqlite3_bind_text(q, 2, norm, -1, SQLITE_TRANSIENT);
-                sqlite3_bind_text(q, 3, rcpt, -1, SQLITE_TRANSIENT);
-                sqlite3_bind_int64(q, 4, now);
-                sqlite3_bind_text(q, 5, ack_id, -1, SQLITE_TRANSIENT);
-                sqlite3_bind_text(q, 6, a->message, -1, SQLITE_TRANSIENT);
-                st = step_done(store, q, "ack");
+                candor__stmt_bind_int64(q, 1, ticket);
+                candor__stmt_bind_text(q, 2, norm);
+                candor__stmt_bind_text(q, 3, rcpt);
+                candor__stmt_bind_int64(q, 4, now);
+                candor__stmt_bind_text(q, 5, ack_id);
+                candor__stmt_bind_text(q, 6, a->message);
+                st = run_free(q);
             }
             if (st == CANDOR_OK)
-                st = candor__store_prepare(store,
-                    "INSERT OR REPLACE INTO promises(ticket, intent, made, due, measured, basis) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &q);
+                st = candor__store_prepare(store, "promise",
+                    "INSERT INTO promises(ticket, intent, made, due, measured, basis) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(ticket) DO UPDATE SET "
+                    "intent = excluded.intent, made = excluded.made, due = excluded.due, "
+                    "measured = excluded.measured, basis = excluded.basis", &q);
             if (st == CANDOR_OK) {
-                sqlite3_bind_int64(q, 1, ticket);
-                sqlite3_bind_text(q, 2, u->intent, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(q, 3, now);
-                sqlite3_bind_int64(q, 4, pr.by);
-                sqlite3_bind_int(q, 5, pr.measured);
-                sqlite3_bind_text(q, 6, a->basis ? a->basis : "", -1, SQLITE_TRANSIENT);
-                st = step_done(store, q, "promise");
+                candor__stmt_bind_int64(q, 1, ticket);
+                candor__stmt_bind_text(q, 2, u->intent);
+                candor__stmt_bind_int64(q, 3, now);
+                candor__stmt_bind_int64(q, 4, pr.by);
+                candor__stmt_bind_int64(q, 5, pr.measured);
+                candor__stmt_bind_text(q, 6, a->basis ? a->basis : "");
+                st = run_free(q);
             }
             if (st == CANDOR_OK)
                 st = add_thread_id(store, ack_id, ticket, now);
@@ -1161,21 +1172,21 @@ static candor_status_t find_ticket_by_recipient(struct candor_store *store, cons
                                                 int64_t sent, int64_t *ticket)
 {
     *ticket = 0;
-    sqlite3_stmt *q;
-    candor_status_t st = candor__store_prepare(store,
+    struct candor_stmt *q;
+    candor_status_t st = candor__store_prepare(store, "tickets",
         "SELECT t.id FROM tickets t WHERE t.sender = ?1 AND t.created <= ?2 "
         "ORDER BY EXISTS(SELECT 1 FROM first_replies f WHERE f.ticket = t.id), "
         "t.created DESC, t.id DESC LIMIT 1", &q);
     if (st != CANDOR_OK)
         return st;
-    sqlite3_bind_text(q, 1, rcpt, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(q, 2, sent);
-    int rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW)
-        *ticket = sqlite3_column_int64(q, 0);
-    else if (rc != SQLITE_DONE)
-        st = candor__store_fail(store, rc, "tickets");
-    sqlite3_finalize(q);
+    candor__stmt_bind_text(q, 1, rcpt);
+    candor__stmt_bind_int64(q, 2, sent);
+    int rc = candor__stmt_step(q);
+    if (rc == CANDOR_DB_ROW)
+        *ticket = candor__stmt_int64(q, 0);
+    else if (rc != CANDOR_DB_DONE)
+        st = (candor_status_t)rc;
+    candor__stmt_free(q);
     return st;
 }
 
@@ -1204,8 +1215,8 @@ static candor_status_t record_locked(const struct candor_ctx *ctx, struct candor
     bool first = false;
     int kept = -1;
     if (st == CANDOR_OK && ticket) {
-        sqlite3_stmt *q;
-        st = candor__store_prepare(store,
+        struct candor_stmt *q;
+        st = candor__store_prepare(store, "ticket",
             "SELECT t.created, t.intent, "
             " EXISTS(SELECT 1 FROM first_replies f WHERE f.ticket = t.id), "
             " (SELECT due FROM promises p WHERE p.ticket = t.id) "
@@ -1214,38 +1225,38 @@ static candor_status_t record_locked(const struct candor_ctx *ctx, struct candor
         bool has_due = false;
         char *intent = NULL;
         if (st == CANDOR_OK) {
-            sqlite3_bind_int64(q, 1, ticket);
-            int rc = sqlite3_step(q);
-            if (rc == SQLITE_ROW) {
-                created = sqlite3_column_int64(q, 0);
-                intent = candor__strdup((const char *)sqlite3_column_text(q, 1));
-                first = sqlite3_column_int(q, 2) == 0;
-                has_due = sqlite3_column_type(q, 3) != SQLITE_NULL;
-                due = sqlite3_column_int64(q, 3);
-            } else if (rc != SQLITE_DONE) {
-                st = candor__store_fail(store, rc, "ticket");
+            candor__stmt_bind_int64(q, 1, ticket);
+            int rc = candor__stmt_step(q);
+            if (rc == CANDOR_DB_ROW) {
+                created = candor__stmt_int64(q, 0);
+                intent = candor__strdup(candor__stmt_text(q, 1));
+                first = candor__stmt_int64(q, 2) == 0;
+                has_due = !candor__stmt_null(q, 3);
+                due = candor__stmt_int64(q, 3);
+            } else if (rc != CANDOR_DB_DONE) {
+                st = (candor_status_t)rc;
             }
-            sqlite3_finalize(q);
+            candor__stmt_free(q);
         }
         if (st == CANDOR_OK && first) {
             int64_t wait = sent > created ? sent - created : 0;
             int64_t bwait = candor__eta_business_seconds(ctx, created, sent);
             if (has_due)
                 kept = sent <= due;
-            st = candor__store_prepare(store,
+            st = candor__store_prepare(store, "first reply",
                 "INSERT INTO first_replies(ticket, intent, replied, wait, business_wait, kept) "
                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &q);
             if (st == CANDOR_OK) {
-                sqlite3_bind_int64(q, 1, ticket);
-                sqlite3_bind_text(q, 2, intent ? intent : "general_question", -1, SQLITE_TRANSIENT);
-                sqlite3_bind_int64(q, 3, sent);
-                sqlite3_bind_int64(q, 4, wait);
-                sqlite3_bind_int64(q, 5, bwait);
+                candor__stmt_bind_int64(q, 1, ticket);
+                candor__stmt_bind_text(q, 2, intent ? intent : "general_question");
+                candor__stmt_bind_int64(q, 3, sent);
+                candor__stmt_bind_int64(q, 4, wait);
+                candor__stmt_bind_int64(q, 5, bwait);
                 if (kept >= 0)
-                    sqlite3_bind_int(q, 6, kept);
+                    candor__stmt_bind_int64(q, 6, kept);
                 else
-                    sqlite3_bind_null(q, 6);
-                st = step_done(store, q, "first reply");
+                    candor__stmt_bind_null(q, 6);
+                st = run_free(q);
             }
         }
         free(intent);
@@ -1253,18 +1264,18 @@ static candor_status_t record_locked(const struct candor_ctx *ctx, struct candor
             st = add_thread_id(store, reply->message_id, ticket, now);
     }
     if (st == CANDOR_OK) {
-        sqlite3_stmt *q;
-        st = candor__store_prepare(store,
+        struct candor_stmt *q;
+        st = candor__store_prepare(store, "reply",
             "INSERT INTO replies(ticket, sent, recipient, message_id) VALUES (?1, ?2, ?3, ?4)", &q);
         if (st == CANDOR_OK) {
             if (ticket)
-                sqlite3_bind_int64(q, 1, ticket);
+                candor__stmt_bind_int64(q, 1, ticket);
             else
-                sqlite3_bind_null(q, 1);
-            sqlite3_bind_int64(q, 2, sent);
-            sqlite3_bind_text(q, 3, rcpt, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_text(q, 4, reply->message_id, -1, SQLITE_TRANSIENT);
-            st = step_done(store, q, "reply");
+                candor__stmt_bind_null(q, 1);
+            candor__stmt_bind_int64(q, 2, sent);
+            candor__stmt_bind_text(q, 3, rcpt);
+            candor__stmt_bind_text(q, 4, reply->message_id);
+            st = run_free(q);
         }
     }
     if (st == CANDOR_OK)
@@ -1335,20 +1346,18 @@ static json_object *quantile_json(int64_t *v, size_t n, double q)
 static candor_status_t count(struct candor_store *store, const char *sql, const char *intent,
                              int64_t now, int64_t *out)
 {
-    sqlite3_stmt *q;
-    candor_status_t st = candor__store_prepare(store, sql, &q);
+    struct candor_stmt *q;
+    candor_status_t st = candor__store_prepare(store, "stats", sql, &q);
     if (st != CANDOR_OK)
         return st;
-    if (intent)
-        sqlite3_bind_text(q, 1, intent, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(q, 1);
-    sqlite3_bind_int64(q, 2, now);
-    int rc = sqlite3_step(q);
-    *out = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
-    if (rc != SQLITE_ROW)
-        st = candor__store_fail(store, rc, "stats");
-    sqlite3_finalize(q);
+    candor__stmt_bind_text(q, 1, intent);   /* NULL: all intents */
+    candor__stmt_bind_int64(q, 2, now);
+    int rc = candor__stmt_step(q);
+    *out = rc == CANDOR_DB_ROW ? candor__stmt_int64(q, 0) : 0;
+    if (rc != CANDOR_DB_ROW)
+        st = rc == CANDOR_DB_DONE ? candor__fail(CANDOR_EIO, "store: stats: no row")
+                                  : (candor_status_t)rc;
+    candor__stmt_free(q);
     return st;
 }
 
@@ -1357,17 +1366,14 @@ static candor_status_t column(struct candor_store *store, const char *sql, const
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *q;
-    candor_status_t st = candor__store_prepare(store, sql, &q);
+    struct candor_stmt *q;
+    candor_status_t st = candor__store_prepare(store, "stats", sql, &q);
     if (st != CANDOR_OK)
         return st;
-    if (intent)
-        sqlite3_bind_text(q, 1, intent, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(q, 1);
+    candor__stmt_bind_text(q, 1, intent);   /* NULL: all intents */
     size_t cap = 0;
     int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    while ((rc = candor__stmt_step(q)) == CANDOR_DB_ROW) {
         if (*n == cap) {
             cap = cap ? cap * 2 : 256;
             int64_t *nv = realloc(*out, cap * sizeof **out);
@@ -1377,11 +1383,11 @@ static candor_status_t column(struct candor_store *store, const char *sql, const
             }
             *out = nv;
         }
-        (*out)[(*n)++] = sqlite3_column_int64(q, 0);
+        (*out)[(*n)++] = candor__stmt_int64(q, 0);
     }
-    if (st == CANDOR_OK && rc != SQLITE_DONE)
-        st = candor__store_fail(store, rc, "stats");
-    sqlite3_finalize(q);
+    if (st == CANDOR_OK && rc != CANDOR_DB_DONE)
+        st = (candor_status_t)rc;
+    candor__stmt_free(q);
     if (st == CANDOR_OK && *n)
         qsort(*out, *n, sizeof **out, cmp_i64);
     return st;

@@ -34,7 +34,6 @@
 #include <string.h>
 #include <json-c/json.h>
 #include <libxml/tree.h>
-#include <sqlite3.h>
 #include "ctx.h"
 #include "canned.h"
 #include "fingerprint.h"
@@ -1612,7 +1611,7 @@ static const char *verdict_for(const struct candor_canned_conf *c, double score)
 }
 
 candor_status_t candor__canned_check_db(struct candor_check **out, const struct candor_ctx *ctx,
-                                        struct sqlite3 *db, const struct candor_message *original,
+                                        struct candor_db *db, const struct candor_message *original,
                                         const struct candor_message *reply, int64_t now)
 {
     if (out)
@@ -1852,7 +1851,7 @@ candor_status_t candor_check(struct candor_check **out, const struct candor_ctx 
                              struct candor_store *store, const struct candor_message *original,
                              const struct candor_message *reply, int64_t now)
 {
-    return candor__canned_check_db(out, ctx, store ? candor__store_sqlite(store) : NULL,
+    return candor__canned_check_db(out, ctx, store ? candor__store_db(store) : NULL,
                                    original, reply, now);
 }
 
@@ -1912,7 +1911,7 @@ candor_status_t candor__canned_record_h(const struct candor_ctx *ctx, struct can
     return st;
 }
 
-candor_status_t candor__canned_record_db(const struct candor_ctx *ctx, struct sqlite3 *db,
+candor_status_t candor__canned_record_db(const struct candor_ctx *ctx, struct candor_db *db,
                                          const struct candor_message *reply,
                                          const char *recipient, int64_t sent_at)
 {
@@ -1930,6 +1929,6 @@ candor_status_t candor__canned_record(const struct candor_ctx *ctx, struct cando
                                       const struct candor_message *reply, const char *recipient,
                                       int64_t sent_at)
 {
-    return candor__canned_record_db(ctx, store ? candor__store_sqlite(store) : NULL, reply,
+    return candor__canned_record_db(ctx, store ? candor__store_db(store) : NULL, reply,
                                     recipient, sent_at);
 }

@@ -6,7 +6,7 @@
 
 struct candor_message;
 struct candor_store;
-struct sqlite3;
+struct candor_db;
 
 /* Add REPLY, sent at SENT_AT to RECIPIENT (normalised address), to the
  * history used by template_reuse and repeat_send (fingerprints of its own
@@ -15,10 +15,10 @@ CANDOR_HIDDEN candor_status_t candor__canned_record(const struct candor_ctx *ctx
         struct candor_store *store, const struct candor_message *reply,
         const char *recipient, int64_t sent_at);
 
-/* The same on a bare SQLite handle whose history tables exist (tests,
+/* The same on a bare database handle (store-db.h) whose history tables exist (tests,
  * benchmarks). */
 CANDOR_HIDDEN candor_status_t candor__canned_record_db(const struct candor_ctx *ctx,
-        struct sqlite3 *db, const struct candor_message *reply,
+        struct candor_db *db, const struct candor_message *reply,
         const char *recipient, int64_t sent_at);
 /* The same on an open history handle (store.h), to import many replies
  * without preparing the statements again for each. */
@@ -26,9 +26,9 @@ struct candor_history;
 CANDOR_HIDDEN candor_status_t candor__canned_record_h(const struct candor_ctx *ctx,
         struct candor_history *h, const struct candor_message *reply,
         const char *recipient, int64_t sent_at);
-/* candor_check() on a bare SQLite handle (NULL: no history). */
+/* candor_check() on a bare database handle (NULL: no history). */
 CANDOR_HIDDEN candor_status_t candor__canned_check_db(struct candor_check **out,
-        const struct candor_ctx *ctx, struct sqlite3 *db,
+        const struct candor_ctx *ctx, struct candor_db *db,
         const struct candor_message *original, const struct candor_message *reply,
         int64_t now);
 

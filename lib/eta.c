@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sqlite3.h>
 #include <libxml/tree.h>
 #include "ctx.h"
 #include "eta.h"
@@ -610,8 +609,8 @@ static candor_status_t load_cohort(const struct candor_ctx *ctx, struct candor_s
     const struct candor_eta_conf *c = ctx->eta;
     *out = NULL;
     *n = *events = 0;
-    sqlite3_stmt *q = NULL;
-    candor_status_t st = candor__store_prepare(store,
+    struct candor_stmt *q = NULL;
+    candor_status_t st = candor__store_prepare(store, "tickets",
         "SELECT t.created, f.business_wait, f.replied FROM tickets t "
         "LEFT JOIN first_replies f ON f.ticket = t.id "
         "WHERE (?1 IS NULL OR t.intent = ?1) AND t.created > ?2 AND t.created <= ?3 "
@@ -620,29 +619,25 @@ static candor_status_t load_cohort(const struct candor_ctx *ctx, struct candor_s
         return st;
     struct obs *v = calloc((size_t)c->max_samples + 1, sizeof *v);
     if (!v) {
-        sqlite3_finalize(q);
+        candor__stmt_free(q);
         return candor__fail(CANDOR_ENOMEM, "out of memory");
     }
-    if (intent)
-        sqlite3_bind_text(q, 1, intent, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(q, 1);
-    sqlite3_bind_int64(q, 2, now - (int64_t)c->history_days * 86400);
-    sqlite3_bind_int64(q, 3, now);
-    sqlite3_bind_int(q, 4, c->max_samples);
+    candor__stmt_bind_text(q, 1, intent);   /* NULL: all intents */
+    candor__stmt_bind_int64(q, 2, now - (int64_t)c->history_days * 86400);
+    candor__stmt_bind_int64(q, 3, now);
+    candor__stmt_bind_int64(q, 4, c->max_samples);
     int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW && *n < (size_t)c->max_samples) {
-        int64_t created = sqlite3_column_int64(q, 0);
+    while ((rc = candor__stmt_step(q)) == CANDOR_DB_ROW && *n < (size_t)c->max_samples) {
+        int64_t created = candor__stmt_int64(q, 0);
         /* recent arrivals weigh more: the estimate follows a team that
          * is slowing down or speeding up within days */
         double age_days = (double)(now - created) / 86400.0;
         double w = c->half_life_days > 0 ? pow(0.5, age_days / c->half_life_days) : 1.0;
-        bool replied = sqlite3_column_type(q, 2) != SQLITE_NULL &&
-                       sqlite3_column_int64(q, 2) <= now;
+        bool replied = !candor__stmt_null(q, 2) && candor__stmt_int64(q, 2) <= now;
         struct obs *o = &v[(*n)++];
         o->weight = w;
         if (replied) {
-            o->time = sqlite3_column_int64(q, 1);
+            o->time = candor__stmt_int64(q, 1);
             o->event = true;
             (*events)++;
         } else {
@@ -650,9 +645,9 @@ static candor_status_t load_cohort(const struct candor_ctx *ctx, struct candor_s
             o->event = false;
         }
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        st = candor__store_fail(store, rc, "tickets");
-    sqlite3_finalize(q);
+    if (rc != CANDOR_DB_ROW && rc != CANDOR_DB_DONE)
+        st = (candor_status_t)rc;
+    candor__stmt_free(q);
     if (st != CANDOR_OK) {
         free(v);
         *n = *events = 0;
@@ -719,32 +714,31 @@ static candor_status_t calibration(const struct candor_ctx *ctx, struct candor_s
 {
     const struct candor_eta_conf *c = ctx->eta;
     *factor = 1.0;
-    sqlite3_stmt *q = NULL;
-    candor_status_t st = candor__store_prepare(store,
+    struct candor_stmt *q = NULL;
+    candor_status_t st = candor__store_prepare(store, "promises",
         "SELECT p.made, p.due, f.business_wait, f.replied FROM promises p "
         "LEFT JOIN first_replies f ON f.ticket = p.ticket "
         "WHERE p.measured = 1 AND p.made > ?1 AND p.made <= ?2 "
         "ORDER BY p.made DESC LIMIT ?3", &q);
     if (st != CANDOR_OK)
         return st;
-    sqlite3_bind_int64(q, 1, now - CALIBRATION_DAYS * 86400);
-    sqlite3_bind_int64(q, 2, now);
-    sqlite3_bind_int(q, 3, c->max_samples);
+    candor__stmt_bind_int64(q, 1, now - CALIBRATION_DAYS * 86400);
+    candor__stmt_bind_int64(q, 2, now);
+    candor__stmt_bind_int64(q, 3, c->max_samples);
     struct obs *v = calloc((size_t)c->max_samples + 1, sizeof *v);
     if (!v) {
-        sqlite3_finalize(q);
+        candor__stmt_free(q);
         return candor__fail(CANDOR_ENOMEM, "out of memory");
     }
     size_t n = 0;
     int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW && n < (size_t)c->max_samples) {
-        int64_t made = sqlite3_column_int64(q, 0), due = sqlite3_column_int64(q, 1);
-        bool replied = sqlite3_column_type(q, 3) != SQLITE_NULL &&
-                       sqlite3_column_int64(q, 3) <= now;
+    while ((rc = candor__stmt_step(q)) == CANDOR_DB_ROW && n < (size_t)c->max_samples) {
+        int64_t made = candor__stmt_int64(q, 0), due = candor__stmt_int64(q, 1);
+        bool replied = !candor__stmt_null(q, 3) && candor__stmt_int64(q, 3) <= now;
         if (!replied && due > now)
             continue;   /* not judged yet */
         int64_t promised = candor__eta_business_seconds(ctx, made, due);
-        int64_t took = replied ? sqlite3_column_int64(q, 2)
+        int64_t took = replied ? candor__stmt_int64(q, 2)
                                : candor__eta_business_seconds(ctx, made, now);
         if (promised < 60)
             promised = 60;
@@ -755,9 +749,9 @@ static candor_status_t calibration(const struct candor_ctx *ctx, struct candor_s
         v[n].event = true;
         n++;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        st = candor__store_fail(store, rc, "promises");
-    sqlite3_finalize(q);
+    if (rc != CANDOR_DB_ROW && rc != CANDOR_DB_DONE)
+        st = (candor_status_t)rc;
+    candor__stmt_free(q);
     if (st == CANDOR_OK && n >= (size_t)c->min_samples) {
         qsort(v, n, sizeof *v, cmp_obs);
         double f = (double)km_quantile(v, n, c->percentile) / 1000.0;

@@ -19,37 +19,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sqlite3.h>
 #include "store.h"
 #include "fingerprint.h"
 
+/* Both backends (the @ tokens: candor__db_ddl()). */
 static const char *const schema_v1 =
-    "CREATE TABLE IF NOT EXISTS canned_reply(id INTEGER PRIMARY KEY, recipient TEXT NOT NULL,"
-    " domain TEXT NOT NULL, message_id TEXT, sent_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS canned_reply(id @ID, recipient TEXT NOT NULL,"
+    " domain TEXT NOT NULL, message_id TEXT, sent_at @INT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS canned_reply_rcpt ON canned_reply(recipient, sent_at);"
-    "CREATE TABLE IF NOT EXISTS canned_para(id INTEGER PRIMARY KEY, ntok INTEGER NOT NULL,"
-    " sig BLOB NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS canned_band(key INTEGER NOT NULL, para INTEGER NOT NULL,"
-    " PRIMARY KEY(key, para)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS canned_use(para INTEGER NOT NULL, recipient TEXT NOT NULL,"
-    " reply INTEGER NOT NULL, PRIMARY KEY(para, recipient, reply)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS canned_para_domain(para INTEGER NOT NULL, domain TEXT NOT NULL,"
-    " n INTEGER NOT NULL, PRIMARY KEY(para, domain)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS canned_domain(domain TEXT PRIMARY KEY, n INTEGER NOT NULL)"
-    " WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS canned_exact(key INTEGER PRIMARY KEY, para INTEGER NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS canned_para(id @ID, ntok @INT NOT NULL,"
+    " sig @BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS canned_band(key @INT NOT NULL, para @INT NOT NULL,"
+    " PRIMARY KEY(key, para))@NOROWID;"
+    "CREATE TABLE IF NOT EXISTS canned_use(para @INT NOT NULL, recipient TEXT NOT NULL,"
+    " reply @INT NOT NULL, PRIMARY KEY(para, recipient, reply))@NOROWID;"
+    "CREATE TABLE IF NOT EXISTS canned_para_domain(para @INT NOT NULL, domain TEXT NOT NULL,"
+    " n @INT NOT NULL, PRIMARY KEY(para, domain))@NOROWID;"
+    "CREATE TABLE IF NOT EXISTS canned_domain(domain TEXT PRIMARY KEY, n @INT NOT NULL)"
+    "@NOROWID;"
+    "CREATE TABLE IF NOT EXISTS canned_exact(key @INTPK, para @INT NOT NULL);";
 
-candor_status_t candor__store_history_migrate(struct sqlite3 *db, int from_version)
+candor_status_t candor__store_history_migrate(struct candor_db *db, int from_version)
 {
     (void)from_version;   /* v1 is the first history schema; IF NOT EXISTS makes it idempotent */
-    char *err = NULL;
-    if (sqlite3_exec(db, schema_v1, NULL, NULL, &err) != SQLITE_OK) {
-        candor_status_t st = candor__fail(CANDOR_EIO, "history: schema: %s",
-                                          err ? err : sqlite3_errmsg(db));
-        sqlite3_free(err);
-        return st;
-    }
-    return CANDOR_OK;
+    if (!db)
+        return candor__fail(CANDOR_EINVAL, "history: no database");
+    return candor__db_ddl(db, "history: schema", schema_v1);
 }
 
 enum {
@@ -59,18 +54,20 @@ enum {
 };
 
 static const char *const sql[S_COUNT] = {
-    [S_ADD_REPLY] = "INSERT INTO canned_reply(recipient, domain, message_id, sent_at) VALUES(?,?,?,?)",
+    [S_ADD_REPLY] = "INSERT INTO canned_reply(recipient, domain, message_id, sent_at) VALUES(?,?,?,?)"
+                    " RETURNING id",
     [S_ADD_DOMAIN] = "INSERT INTO canned_domain(domain, n) VALUES(?, 1)"
-                     " ON CONFLICT(domain) DO UPDATE SET n = n + 1",
+                     " ON CONFLICT(domain) DO UPDATE SET n = canned_domain.n + 1",
     [S_BAND_FIND] = "SELECT para FROM canned_band WHERE key = ? LIMIT 16",
     [S_PARA_SIG] = "SELECT ntok, sig FROM canned_para WHERE id = ?",
-    [S_ADD_PARA] = "INSERT INTO canned_para(ntok, sig) VALUES(?, ?)",
-    [S_ADD_BAND] = "INSERT OR IGNORE INTO canned_band(key, para) VALUES(?, ?)",
-    [S_ADD_USE] = "INSERT OR IGNORE INTO canned_use(para, recipient, reply) VALUES(?, ?, ?)",
+    [S_ADD_PARA] = "INSERT INTO canned_para(ntok, sig) VALUES(?, ?) RETURNING id",
+    [S_ADD_BAND] = "INSERT INTO canned_band(key, para) VALUES(?, ?) ON CONFLICT DO NOTHING",
+    [S_ADD_USE] = "INSERT INTO canned_use(para, recipient, reply) VALUES(?, ?, ?)"
+                  " ON CONFLICT DO NOTHING",
     [S_ADD_PARA_DOMAIN] = "INSERT INTO canned_para_domain(para, domain, n) VALUES(?, ?, 1)"
-                          " ON CONFLICT(para, domain) DO UPDATE SET n = n + 1",
+                          " ON CONFLICT(para, domain) DO UPDATE SET n = canned_para_domain.n + 1",
     [S_RECIPIENTS] = "SELECT COUNT(*) FROM (SELECT DISTINCT recipient FROM canned_use"
-                     " WHERE para = ? AND recipient <> ? LIMIT ?)",
+                     " WHERE para = ? AND recipient <> ? LIMIT ?) AS d",
     [S_PARA_DOMAIN] = "SELECT n FROM canned_para_domain WHERE para = ? AND domain = ?",
     [S_DOMAIN] = "SELECT n FROM canned_domain WHERE domain = ?",
     [S_RECENT] = "SELECT COUNT(*) FROM canned_reply WHERE recipient = ? AND sent_at >= ?"
@@ -78,33 +75,28 @@ static const char *const sql[S_COUNT] = {
     [S_EXAMPLE] = "SELECT r.message_id, r.sent_at FROM canned_use u JOIN canned_reply r ON r.id = u.reply"
                    " WHERE u.para = ? AND u.recipient <> ? ORDER BY u.reply DESC LIMIT 1",
     [S_EXACT_FIND] = "SELECT para FROM canned_exact WHERE key = ?",
-    [S_EXACT_ADD] = "INSERT OR IGNORE INTO canned_exact(key, para) VALUES(?, ?)",
+    [S_EXACT_ADD] = "INSERT INTO canned_exact(key, para) VALUES(?, ?) ON CONFLICT DO NOTHING",
     [S_RECENT_ALL] = "SELECT COUNT(*) FROM canned_reply WHERE recipient = ? AND sent_at >= ?"
                      " AND sent_at < ?",
 };
 
 struct candor_history {
-    sqlite3 *db;
-    sqlite3_stmt *st[S_COUNT];
+    struct candor_db *db;
+    struct candor_stmt *st[S_COUNT];
 };
 
-static candor_status_t db_fail(struct candor_history *h, const char *what)
-{
-    int rc = sqlite3_errcode(h->db);
-    return candor__fail(rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? CANDOR_ETEMPFAIL : CANDOR_EIO,
-                        "history: %s: %s", what, sqlite3_errmsg(h->db));
-}
-
-candor_status_t candor__history_open(struct candor_history **out, struct sqlite3 *db)
+candor_status_t candor__history_open(struct candor_history **out, struct candor_db *db)
 {
     *out = NULL;
     if (!db)
         return candor__fail(CANDOR_EINVAL, "history: no database");
     /* the tables must exist (a state written before the history) */
-    sqlite3_stmt *probe;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM canned_reply LIMIT 0", -1, &probe, NULL) != SQLITE_OK)
-        return candor__fail(CANDOR_EIO, "history: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(probe);
+    bool exists;
+    candor_status_t st = candor__db_table_exists(db, "canned_reply", &exists);
+    if (st != CANDOR_OK)
+        return st;
+    if (!exists)
+        return candor__fail(CANDOR_EIO, "history: no such table: canned_reply");
     struct candor_history *h = calloc(1, sizeof *h);
     if (!h)
         return candor__fail(CANDOR_ENOMEM, "history: out of memory");
@@ -114,13 +106,10 @@ candor_status_t candor__history_open(struct candor_history **out, struct sqlite3
 }
 
 /* The statement I, prepared on first use; NULL (error set) on failure. */
-static sqlite3_stmt *stmt(struct candor_history *h, int i)
+static struct candor_stmt *stmt(struct candor_history *h, int i)
 {
-    if (!h->st[i]
-        && sqlite3_prepare_v3(h->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &h->st[i], NULL) != SQLITE_OK) {
+    if (!h->st[i] && candor__db_prepare(h->db, "history", sql[i], &h->st[i]) != CANDOR_OK)
         h->st[i] = NULL;
-        db_fail(h, "prepare");
-    }
     return h->st[i];
 }
 
@@ -129,55 +118,49 @@ void candor__history_close(struct candor_history *h)
     if (!h)
         return;
     for (int i = 0; i < S_COUNT; i++)
-        sqlite3_finalize(h->st[i]);
+        candor__stmt_free(h->st[i]);
     free(h);
 }
 
 /* Run a statement that returns nothing (or ignore its rows). */
-static candor_status_t run(struct candor_history *h, sqlite3_stmt *s, const char *what)
+static candor_status_t run(struct candor_stmt *s)
 {
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-        ;
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    return rc == SQLITE_DONE ? CANDOR_OK : db_fail(h, what);
+    candor_status_t st = candor__stmt_run(s);
+    candor__stmt_reset(s);
+    return st;
 }
 
 /* Run a statement returning one integer (0 when no row). */
-static candor_status_t run_int(struct candor_history *h, sqlite3_stmt *s, int64_t *v, const char *what)
+static candor_status_t run_int(struct candor_stmt *s, int64_t *v)
 {
-    int rc = sqlite3_step(s);
+    int rc = candor__stmt_step(s);
     *v = 0;
-    if (rc == SQLITE_ROW) {
-        *v = sqlite3_column_int64(s, 0);
-        rc = SQLITE_DONE;
+    if (rc == CANDOR_DB_ROW) {
+        *v = candor__stmt_int64(s, 0);
+        rc = CANDOR_DB_DONE;
     }
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    return rc == SQLITE_DONE ? CANDOR_OK : db_fail(h, what);
+    candor__stmt_reset(s);
+    return rc == CANDOR_DB_DONE ? CANDOR_OK : (candor_status_t)rc;
 }
 
 candor_status_t candor__history_add_reply(struct candor_history *h, const char *recipient,
         const char *domain, const char *message_id, int64_t sent_at, int64_t *id)
 {
-    sqlite3_stmt *s = stmt(h, S_ADD_REPLY);
+    struct candor_stmt *s = stmt(h, S_ADD_REPLY);
     if (!s)
         return CANDOR_EIO;   /* message set by stmt() */
-    sqlite3_bind_text(s, 1, recipient ? recipient : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, domain ? domain : "", -1, SQLITE_STATIC);
-    if (message_id)
-        sqlite3_bind_text(s, 3, message_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, sent_at);
-    candor_status_t st = run(h, s, "add reply");
+    candor__stmt_bind_text(s, 1, recipient ? recipient : "");
+    candor__stmt_bind_text(s, 2, domain ? domain : "");
+    candor__stmt_bind_text(s, 3, message_id);
+    candor__stmt_bind_int64(s, 4, sent_at);
+    candor_status_t st = run_int(s, id);
     if (st != CANDOR_OK)
         return st;
-    *id = sqlite3_last_insert_rowid(h->db);
     s = stmt(h, S_ADD_DOMAIN);
     if (!s)
         return CANDOR_EIO;   /* message set by stmt() */
-    sqlite3_bind_text(s, 1, domain ? domain : "", -1, SQLITE_STATIC);
-    return run(h, s, "add domain");
+    candor__stmt_bind_text(s, 1, domain ? domain : "");
+    return run(s);
 }
 
 /* Best cluster for FP among the LSH candidates. Candidates sharing two or
@@ -191,25 +174,28 @@ candor_status_t candor__history_add_reply(struct candor_history *h, const char *
 static candor_status_t verify(struct candor_history *h, const struct candor_fp *fp, int64_t para,
                               int64_t *best, double *best_sim)
 {
-    sqlite3_stmt *q = stmt(h, S_PARA_SIG);
+    struct candor_stmt *q = stmt(h, S_PARA_SIG);
     if (!q)
         return CANDOR_EIO;   /* message set by stmt() */
-    sqlite3_bind_int64(q, 1, para);
-    int rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW && sqlite3_column_bytes(q, 1) == (int)sizeof fp->sig) {
-        struct candor_fp other;
-        other.ntok = (uint32_t)sqlite3_column_int(q, 0);
-        memcpy(other.sig, sqlite3_column_blob(q, 1), sizeof other.sig);
-        double sim = candor__fp_similarity(fp, &other);
-        if (sim > *best_sim) {
-            *best_sim = sim;
-            *best = para;
+    candor__stmt_bind_int64(q, 1, para);
+    int rc = candor__stmt_step(q);
+    if (rc == CANDOR_DB_ROW) {
+        size_t n;
+        const void *sig = candor__stmt_blob(q, 1, &n);
+        if (sig && n == sizeof fp->sig) {
+            struct candor_fp other;
+            other.ntok = (uint32_t)candor__stmt_int64(q, 0);
+            memcpy(other.sig, sig, sizeof other.sig);
+            double sim = candor__fp_similarity(fp, &other);
+            if (sim > *best_sim) {
+                *best_sim = sim;
+                *best = para;
+            }
         }
-        rc = SQLITE_DONE;
+        rc = CANDOR_DB_DONE;
     }
-    sqlite3_reset(q);
-    sqlite3_clear_bindings(q);
-    return rc == SQLITE_DONE ? CANDOR_OK : db_fail(h, "paragraph");
+    candor__stmt_reset(q);
+    return rc == CANDOR_DB_DONE ? CANDOR_OK : (candor_status_t)rc;
 }
 
 static int64_t exact_key(const struct candor_fp *fp)
@@ -228,31 +214,30 @@ static candor_status_t best_cluster(struct candor_history *h, const struct cando
     candor__fp_bands(fp, keys);
     *best = 0;
     *best_sim = 0;
-    sqlite3_stmt *x = stmt(h, S_EXACT_FIND);
+    struct candor_stmt *x = stmt(h, S_EXACT_FIND);
     if (!x)
         return CANDOR_EIO;   /* message set by stmt() */
-    sqlite3_bind_int64(x, 1, exact_key(fp));
-    int xrc = sqlite3_step(x);
-    if (xrc == SQLITE_ROW) {
-        *best = sqlite3_column_int64(x, 0);
+    candor__stmt_bind_int64(x, 1, exact_key(fp));
+    int xrc = candor__stmt_step(x);
+    if (xrc == CANDOR_DB_ROW) {
+        *best = candor__stmt_int64(x, 0);
         *best_sim = 1.0;
         *exact = true;
-        xrc = SQLITE_DONE;
+        xrc = CANDOR_DB_DONE;
     }
-    sqlite3_reset(x);
-    sqlite3_clear_bindings(x);
-    if (xrc != SQLITE_DONE)
-        return db_fail(h, "exact lookup");
+    candor__stmt_reset(x);
+    if (xrc != CANDOR_DB_DONE)
+        return (candor_status_t)xrc;
     if (*best)
         return CANDOR_OK;
     for (size_t b = 0; b < CANDOR_FP_BANDS; b++) {
-        sqlite3_stmt *s = stmt(h, S_BAND_FIND);
+        struct candor_stmt *s = stmt(h, S_BAND_FIND);
         if (!s)
             return CANDOR_EIO;   /* message set by stmt() */
-        sqlite3_bind_int64(s, 1, keys[b]);
+        candor__stmt_bind_int64(s, 1, keys[b]);
         int rc;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-            int64_t para = sqlite3_column_int64(s, 0);
+        while ((rc = candor__stmt_step(s)) == CANDOR_DB_ROW) {
+            int64_t para = candor__stmt_int64(s, 0);
             size_t i;
             for (i = 0; i < n; i++)
                 if (cand[i] == para)
@@ -264,10 +249,9 @@ static candor_status_t best_cluster(struct candor_history *h, const struct cando
                 hits[n++] = 1;
             }
         }
-        sqlite3_reset(s);
-        sqlite3_clear_bindings(s);
-        if (rc != SQLITE_DONE)
-            return db_fail(h, "band lookup");
+        candor__stmt_reset(s);
+        if (rc != CANDOR_DB_DONE)
+            return (candor_status_t)rc;
     }
     /* verify the candidates sharing the most bands first */
     for (size_t v = 0; v < MAX_VERIFY && v < n; v++) {
@@ -300,49 +284,48 @@ candor_status_t candor__history_add_para(struct candor_history *h, int64_t reply
     if (st != CANDOR_OK)
         return st;
     if (!para || sim < join) {
-        sqlite3_stmt *s = stmt(h, S_ADD_PARA);
+        struct candor_stmt *s = stmt(h, S_ADD_PARA);
         if (!s)
             return CANDOR_EIO;   /* message set by stmt() */
-        sqlite3_bind_int(s, 1, (int)fp->ntok);
-        sqlite3_bind_blob(s, 2, fp->sig, sizeof fp->sig, SQLITE_STATIC);
-        if ((st = run(h, s, "add paragraph")) != CANDOR_OK)
+        candor__stmt_bind_int64(s, 1, (int64_t)fp->ntok);
+        candor__stmt_bind_blob(s, 2, fp->sig, sizeof fp->sig);
+        if ((st = run_int(s, &para)) != CANDOR_OK)
             return st;
-        para = sqlite3_last_insert_rowid(h->db);
         int64_t keys[CANDOR_FP_BANDS];
         candor__fp_bands(fp, keys);
         for (size_t b = 0; b < CANDOR_FP_BANDS; b++) {
             s = stmt(h, S_ADD_BAND);
             if (!s)
                 return CANDOR_EIO;   /* message set by stmt() */
-            sqlite3_bind_int64(s, 1, keys[b]);
-            sqlite3_bind_int64(s, 2, para);
-            if ((st = run(h, s, "add band")) != CANDOR_OK)
+            candor__stmt_bind_int64(s, 1, keys[b]);
+            candor__stmt_bind_int64(s, 2, para);
+            if ((st = run(s)) != CANDOR_OK)
                 return st;
         }
     }
     if (!exact) {
-        sqlite3_stmt *e = stmt(h, S_EXACT_ADD);
+        struct candor_stmt *e = stmt(h, S_EXACT_ADD);
         if (!e)
             return CANDOR_EIO;   /* message set by stmt() */
-        sqlite3_bind_int64(e, 1, exact_key(fp));
-        sqlite3_bind_int64(e, 2, para);
-        if ((st = run(h, e, "add exact")) != CANDOR_OK)
+        candor__stmt_bind_int64(e, 1, exact_key(fp));
+        candor__stmt_bind_int64(e, 2, para);
+        if ((st = run(e)) != CANDOR_OK)
             return st;
     }
-    sqlite3_stmt *s = stmt(h, S_ADD_USE);
+    struct candor_stmt *s = stmt(h, S_ADD_USE);
     if (!s)
         return CANDOR_EIO;   /* message set by stmt() */
-    sqlite3_bind_int64(s, 1, para);
-    sqlite3_bind_text(s, 2, recipient ? recipient : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, reply);
-    if ((st = run(h, s, "add use")) != CANDOR_OK)
+    candor__stmt_bind_int64(s, 1, para);
+    candor__stmt_bind_text(s, 2, recipient ? recipient : "");
+    candor__stmt_bind_int64(s, 3, reply);
+    if ((st = run(s)) != CANDOR_OK)
         return st;
     s = stmt(h, S_ADD_PARA_DOMAIN);
     if (!s)
         return CANDOR_EIO;   /* message set by stmt() */
-    sqlite3_bind_int64(s, 1, para);
-    sqlite3_bind_text(s, 2, domain ? domain : "", -1, SQLITE_STATIC);
-    return run(h, s, "add paragraph domain");
+    candor__stmt_bind_int64(s, 1, para);
+    candor__stmt_bind_text(s, 2, domain ? domain : "");
+    return run(s);
 }
 
 candor_status_t candor__history_match(struct candor_history *h, const struct candor_fp *fp,
@@ -359,58 +342,57 @@ candor_status_t candor__history_match(struct candor_history *h, const struct can
     m->similarity = sim;
     m->cluster = para;
     int64_t v;
-    sqlite3_stmt *s = stmt(h, S_RECIPIENTS);
+    struct candor_stmt *s = stmt(h, S_RECIPIENTS);
     if (!s)
         return CANDOR_EIO;   /* message set by stmt() */
-    sqlite3_bind_int64(s, 1, para);
-    sqlite3_bind_text(s, 2, recipient ? recipient : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, cap);
-    if ((st = run_int(h, s, &v, "recipients")) != CANDOR_OK)
+    candor__stmt_bind_int64(s, 1, para);
+    candor__stmt_bind_text(s, 2, recipient ? recipient : "");
+    candor__stmt_bind_int64(s, 3, cap);
+    if ((st = run_int(s, &v)) != CANDOR_OK)
         return st;
     m->recipients = (int)v;
     s = stmt(h, S_PARA_DOMAIN);
     if (!s)
         return CANDOR_EIO;   /* message set by stmt() */
-    sqlite3_bind_int64(s, 1, para);
-    sqlite3_bind_text(s, 2, domain ? domain : "", -1, SQLITE_STATIC);
-    if ((st = run_int(h, s, &m->domain_uses, "paragraph domain")) != CANDOR_OK)
+    candor__stmt_bind_int64(s, 1, para);
+    candor__stmt_bind_text(s, 2, domain ? domain : "");
+    if ((st = run_int(s, &m->domain_uses)) != CANDOR_OK)
         return st;
     s = stmt(h, S_EXAMPLE);
     if (!s)
         return CANDOR_EIO;   /* message set by stmt() */
-    sqlite3_bind_int64(s, 1, para);
-    sqlite3_bind_text(s, 2, recipient ? recipient : "", -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        const unsigned char *id = sqlite3_column_text(s, 0);
-        snprintf(m->example_id, sizeof m->example_id, "%s", id ? (const char *)id : "");
-        m->example_sent = sqlite3_column_int64(s, 1);
-        rc = SQLITE_DONE;
+    candor__stmt_bind_int64(s, 1, para);
+    candor__stmt_bind_text(s, 2, recipient ? recipient : "");
+    int rc = candor__stmt_step(s);
+    if (rc == CANDOR_DB_ROW) {
+        const char *id = candor__stmt_text(s, 0);
+        snprintf(m->example_id, sizeof m->example_id, "%s", id ? id : "");
+        m->example_sent = candor__stmt_int64(s, 1);
+        rc = CANDOR_DB_DONE;
     }
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    if (rc != SQLITE_DONE)
-        return db_fail(h, "example");
+    candor__stmt_reset(s);
+    if (rc != CANDOR_DB_DONE)
+        return (candor_status_t)rc;
     s = stmt(h, S_DOMAIN);
     if (!s)
         return CANDOR_EIO;   /* message set by stmt() */
-    sqlite3_bind_text(s, 1, domain ? domain : "", -1, SQLITE_STATIC);
-    return run_int(h, s, &m->domain_replies, "domain");
+    candor__stmt_bind_text(s, 1, domain ? domain : "");
+    return run_int(s, &m->domain_replies);
 }
 
 candor_status_t candor__history_recent(struct candor_history *h, const char *recipient,
         int64_t since, int64_t until, const char *message_id, int *count)
 {
-    sqlite3_stmt *s = stmt(h, message_id ? S_RECENT : S_RECENT_ALL);
+    struct candor_stmt *s = stmt(h, message_id ? S_RECENT : S_RECENT_ALL);
     if (!s)
         return CANDOR_EIO;   /* message set by stmt() */
-    sqlite3_bind_text(s, 1, recipient ? recipient : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, since);
-    sqlite3_bind_int64(s, 3, until);
+    candor__stmt_bind_text(s, 1, recipient ? recipient : "");
+    candor__stmt_bind_int64(s, 2, since);
+    candor__stmt_bind_int64(s, 3, until);
     if (message_id)
-        sqlite3_bind_text(s, 4, message_id, -1, SQLITE_STATIC);
+        candor__stmt_bind_text(s, 4, message_id);
     int64_t v;
-    candor_status_t st = run_int(h, s, &v, "recent replies");
+    candor_status_t st = run_int(s, &v);
     *count = (int)v;
     return st;
 }

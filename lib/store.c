@@ -4,96 +4,74 @@
  * tables of the canned check are created through
  * candor__store_history_migrate() (store-history.c).
  *
- * SQLite file in WAL mode with a busy timeout, so the CLI, the daemon and
- * any number of other processes share one state file: every change of
- * state is one IMMEDIATE transaction (the write lock is taken before the
- * first read, so two processes can never both decide "not yet
- * acknowledged" for the same thread or sender). Busy past the timeout is
+ * Two backends behind the seam of store-db.h: an SQLite file (a plain
+ * path: WAL mode, busy timeout, store-sqlite.c) so the CLI, the daemon and
+ * other processes on one host share one file; or a PostgreSQL server (a
+ * "postgresql://" URI or a libpq "key=value" string, store-pg.c) so that
+ * several mail hosts share one state. Every change of state is one write
+ * transaction during which no other writer can decide anything (SQLite:
+ * BEGIN IMMEDIATE; PostgreSQL: the decision lock of store-pg.c), so two
+ * processes can never both decide "not yet acknowledged" for the same
+ * thread or sender. Busy past the timeout, or the server unreachable, is
  * CANDOR_ETEMPFAIL (exit 75 / LMTP 451: the MTA retries).
  *
- * Schema versions (PRAGMA user_version), migrated forward at open inside
- * one transaction:
+ * Schema versions (SQLite: PRAGMA user_version; PostgreSQL: the table
+ * candor_schema), migrated forward at open inside one write transaction,
+ * from one description for both backends (the @ tokens of
+ * candor__db_ddl() cover where the dialects differ):
  *   1  tickets, threads, acks, promises, first_replies, replies, decisions
- * A READONLY open of a missing file gives an empty in-memory state, so
- * `triage` and `check` work before anything was ever acknowledged; a
- * READONLY open never creates or migrates a file.
+ * A READONLY open of a missing SQLite file gives an empty in-memory state,
+ * so `triage` and `check` work before anything was ever acknowledged; a
+ * READONLY open never creates or migrates a file. A READONLY open of a
+ * PostgreSQL database does create the schema when it is missing (a server
+ * database is shared, not a file left behind), then only reads.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sqlite3.h>
 #include <json-c/json.h>
 #include "ctx.h"
 #include "store.h"
 
-#define BUSY_TIMEOUT_MS 15000
-
 struct candor_store {
-    sqlite3 *db;
+    struct candor_db *db;
     const struct candor_ctx *ctx;
     bool readonly;
     int depth;            /* nesting of candor__store_begin() */
     bool rolled_back;     /* a nested rollback happened */
     /* statements of the per-message lookups, prepared once (reset after
      * each use, so no read transaction stays open) */
-    sqlite3_stmt *q_thread, *q_acks;
+    struct candor_stmt *q_thread, *q_acks;
 };
 
 /* The cached statement *SLOT for SQL, prepared on first use. */
-static candor_status_t cached(struct candor_store *store, sqlite3_stmt **slot, const char *sql,
-                              sqlite3_stmt **out)
+static candor_status_t cached(struct candor_store *store, struct candor_stmt **slot,
+                              const char *what, const char *sql, struct candor_stmt **out)
 {
     if (!*slot) {
-        int rc = sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
-        if (rc != SQLITE_OK) {
-            *slot = NULL;
-            return candor__store_fail(store, rc, "prepare");
-        }
+        candor_status_t st = candor__db_prepare(store->db, what, sql, slot);
+        if (st != CANDOR_OK)
+            return st;
     }
     *out = *slot;
     return CANDOR_OK;
 }
 
-static void release(sqlite3_stmt *q)
+candor_status_t candor__store_prepare(struct candor_store *store, const char *what,
+                                      const char *sql, struct candor_stmt **out)
 {
-    sqlite3_reset(q);
-    sqlite3_clear_bindings(q);
-}
-
-candor_status_t candor__store_fail(struct candor_store *store, int rc, const char *what)
-{
-    const char *m = store && store->db ? sqlite3_errmsg(store->db) : sqlite3_errstr(rc);
-    int prim = rc & 0xff;
-    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
-        return candor__fail(CANDOR_ETEMPFAIL, "store: %s: state busy (%s)", what, m);
-    if (prim == SQLITE_NOMEM)
-        return candor__fail(CANDOR_ENOMEM, "out of memory");
-    return candor__fail(CANDOR_EIO, "store: %s: %s", what, m);
-}
-
-candor_status_t candor__store_prepare(struct candor_store *store, const char *sql,
-                                      sqlite3_stmt **out)
-{
-    int rc = sqlite3_prepare_v2(store->db, sql, -1, out, NULL);
-    if (rc != SQLITE_OK) {
-        *out = NULL;
-        return candor__store_fail(store, rc, "prepare");
-    }
-    return CANDOR_OK;
-}
-
-static candor_status_t exec(struct candor_store *store, const char *sql, const char *what)
-{
-    int rc = sqlite3_exec(store->db, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? CANDOR_OK : candor__store_fail(store, rc, what);
+    *out = NULL;
+    if (!store)
+        return candor__fail(CANDOR_EINVAL, "store: no handle");
+    return candor__db_prepare(store->db, what, sql, out);
 }
 
 static const char *const schema_v1 =
     "CREATE TABLE tickets("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " created INTEGER NOT NULL,"          /* arrival (ack time), Unix s */
+    " id @SERIAL,"
+    " created @INT NOT NULL,"             /* arrival (ack time), Unix s */
     " sender TEXT,"                       /* normalised envelope sender */
     " intent TEXT NOT NULL,"
     " subject TEXT,"
@@ -104,89 +82,81 @@ static const char *const schema_v1 =
      * human replies */
     "CREATE TABLE threads("
     " message_id TEXT PRIMARY KEY,"
-    " ticket INTEGER NOT NULL REFERENCES tickets(id),"
-    " created INTEGER NOT NULL);"
+    " ticket @INT NOT NULL REFERENCES tickets(id),"
+    " created @INT NOT NULL);"
     "CREATE INDEX threads_ticket ON threads(ticket);"
     /* acknowledgements whose decision was send=true: the outbox */
     "CREATE TABLE acks("
-    " ticket INTEGER PRIMARY KEY REFERENCES tickets(id),"
+    " ticket @INTPK REFERENCES tickets(id),"
     " recipient TEXT NOT NULL,"           /* normalised, for the rate limit */
     " rcpt TEXT NOT NULL,"                /* as the envelope gave it */
-    " created INTEGER NOT NULL,"
+    " created @INT NOT NULL,"
     " status TEXT NOT NULL CHECK (status IN ('pending', 'sent')),"
-    " sent_at INTEGER,"
+    " sent_at @INT,"
     " message_id TEXT,"
     " message TEXT NOT NULL);"
     "CREATE INDEX acks_recipient ON acks(recipient, created);"
     "CREATE INDEX acks_status ON acks(status, created);"
     "CREATE TABLE promises("
-    " ticket INTEGER PRIMARY KEY REFERENCES tickets(id),"
+    " ticket @INTPK REFERENCES tickets(id),"
     " intent TEXT NOT NULL,"
-    " made INTEGER NOT NULL,"
-    " due INTEGER NOT NULL,"
-    " measured INTEGER NOT NULL,"         /* 1 \"we will\", 0 \"we aim to\" */
+    " made @INT NOT NULL,"
+    " due @INT NOT NULL,"
+    " measured @INT NOT NULL,"            /* 1 \"we will\", 0 \"we aim to\" */
     " basis TEXT NOT NULL);"
     "CREATE TABLE first_replies("
-    " ticket INTEGER PRIMARY KEY REFERENCES tickets(id),"
+    " ticket @INTPK REFERENCES tickets(id),"
     " intent TEXT NOT NULL,"
-    " replied INTEGER NOT NULL,"
-    " wait INTEGER NOT NULL,"             /* seconds, wall clock */
-    " business_wait INTEGER NOT NULL,"    /* seconds of business time */
-    " kept INTEGER);"                     /* NULL: no promise was made */
+    " replied @INT NOT NULL,"
+    " wait @INT NOT NULL,"                /* seconds, wall clock */
+    " business_wait @INT NOT NULL,"       /* seconds of business time */
+    " kept @INT);"                        /* NULL: no promise was made */
     "CREATE INDEX first_replies_intent ON first_replies(intent, replied);"
     "CREATE INDEX first_replies_replied ON first_replies(replied);"
     "CREATE TABLE replies("
-    " id INTEGER PRIMARY KEY,"
-    " ticket INTEGER,"
-    " sent INTEGER NOT NULL,"
+    " id @ID,"
+    " ticket @INT,"
+    " sent @INT NOT NULL,"
     " recipient TEXT,"
     " message_id TEXT);"
     /* every decision, for audit and stats */
     "CREATE TABLE decisions("
-    " id INTEGER PRIMARY KEY,"
-    " decided INTEGER NOT NULL,"
+    " id @ID,"
+    " decided @INT NOT NULL,"
     " sender TEXT,"
     " message_id TEXT,"
     " reason TEXT NOT NULL,"
-    " ticket INTEGER);";
+    " ticket @INT);";
 
-static candor_status_t migrate(struct candor_store *store, bool memory)
+/* The versioned description of the schema, for both backends: each step
+ * brings a database at VERSION - 1 to VERSION. */
+static const struct migration {
+    int version;
+    const char *what;
+    const char *ddl;
+} migrations[] = {
+    { 1, "create schema", schema_v1 },
+    /* later versions: { 2, "what", "ALTER TABLE ..." }, */
+};
+
+static candor_status_t migrate(struct candor_store *store)
 {
-    candor_status_t st;
-    if (!memory) {
-        /* WAL: readers never block the writer; persistent in the file. */
-        st = exec(store, "PRAGMA journal_mode=WAL", "journal_mode");
-        if (st != CANDOR_OK)
-            return st;
-    }
-    st = candor__store_begin(store);
+    candor_status_t st = candor__store_begin(store);
     if (st != CANDOR_OK)
         return st;
-    sqlite3_stmt *q = NULL;
     int version = 0;
-    st = candor__store_prepare(store, "PRAGMA user_version", &q);
-    if (st == CANDOR_OK) {
-        int rc = sqlite3_step(q);
-        if (rc == SQLITE_ROW)
-            version = sqlite3_column_int(q, 0);
-        else
-            st = candor__store_fail(store, rc, "user_version");
-        sqlite3_finalize(q);
-    }
+    st = candor__db_schema_version(store->db, &version);
     if (st == CANDOR_OK && version > CANDOR_STORE_SCHEMA_VERSION)
         st = candor__fail(CANDOR_EIO, "store: schema version %d is newer than this "
                           "library's %d", version, CANDOR_STORE_SCHEMA_VERSION);
     if (st == CANDOR_OK && version < CANDOR_STORE_SCHEMA_VERSION) {
-        if (version < 1)
-            st = exec(store, schema_v1, "create schema");
-        /* later versions: if (version < 2) ... */
+        for (size_t i = 0; st == CANDOR_OK && i < sizeof migrations / sizeof *migrations; i++)
+            if (migrations[i].version > version)
+                st = candor__db_ddl(store->db, migrations[i].what, migrations[i].ddl);
         if (st == CANDOR_OK)
             st = candor__store_history_migrate(store->db, version);
-        if (st == CANDOR_OK) {
-            char sql[64];
-            snprintf(sql, sizeof sql, "PRAGMA user_version=%d", CANDOR_STORE_SCHEMA_VERSION);
-            st = exec(store, sql, "user_version");
-        }
+        if (st == CANDOR_OK)
+            st = candor__db_set_schema_version(store->db, CANDOR_STORE_SCHEMA_VERSION);
     }
     if (st != CANDOR_OK) {
         candor__store_rollback(store);
@@ -198,6 +168,45 @@ static candor_status_t migrate(struct candor_store *store, bool memory)
 static bool file_missing(const char *path)
 {
     return access(path, F_OK) != 0 && errno == ENOENT;
+}
+
+/* Migrate a handle that is open read-write underneath, whatever the
+ * store's own mode. */
+static candor_status_t migrate_rw(struct candor_store *s)
+{
+    bool was_ro = s->readonly;
+    s->readonly = false;
+    candor_status_t st = migrate(s);
+    s->readonly = was_ro;
+    return st;
+}
+
+static candor_status_t open_sqlite(struct candor_store *s, const char *path, bool ro)
+{
+    bool memory = ro && file_missing(path);
+    candor_status_t st = candor__db_open_sqlite(&s->db, path, memory ? CANDOR_DB_MEMORY
+                                                : ro ? CANDOR_DB_RO : CANDOR_DB_RW);
+    if (st != CANDOR_OK)
+        return st;
+    if (memory || !ro)
+        return migrate_rw(s);
+    /* read-only: the file must already carry our schema, or be empty
+     * (then it behaves as an empty state). */
+    int version = 0;
+    st = candor__db_schema_version(s->db, &version);
+    if (st != CANDOR_OK || version == CANDOR_STORE_SCHEMA_VERSION)
+        return st;
+    if (version != 0)
+        return candor__fail(CANDOR_EIO, "store: %s: schema version %d, this library "
+                            "reads %d (open it read-write once to migrate)", path,
+                            version, CANDOR_STORE_SCHEMA_VERSION);
+    /* empty or foreign file: behave as an empty state */
+    candor__db_close(s->db);
+    s->db = NULL;
+    st = candor__db_open_sqlite(&s->db, path, CANDOR_DB_MEMORY);
+    if (st != CANDOR_OK)
+        return st;
+    return migrate_rw(s);
 }
 
 candor_status_t candor_store_open(struct candor_store **out, const struct candor_ctx *ctx,
@@ -217,68 +226,13 @@ candor_status_t candor_store_open(struct candor_store **out, const struct candor
         return candor__fail(CANDOR_ENOMEM, "out of memory");
     s->ctx = ctx;
     s->readonly = ro;
-    bool memory = ro && file_missing(path);
-    int oflags = SQLITE_OPEN_NOMUTEX;   /* a handle belongs to one thread */
-    if (memory)
-        oflags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY;
-    else if (ro)
-        oflags |= SQLITE_OPEN_READONLY;
-    else
-        oflags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    int rc = sqlite3_open_v2(memory ? ":memory:" : path, &s->db, oflags, NULL);
-    if (rc != SQLITE_OK) {
-        candor_status_t st = candor__fail(CANDOR_EIO, "store: %s: %s", path,
-                                          s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-        candor_store_free(s);
-        return st;
-    }
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    sqlite3_extended_result_codes(s->db, 1);
-    /* A 32 MiB page cache (the default is 2 MiB): the reply-history index
-     * is read at random, and bulk imports of a Sent folder were bound by
-     * cache misses (tests/bench/bench-check). Memory is only taken as
-     * pages are read. */
-    sqlite3_exec(s->db, "PRAGMA cache_size=-32768", NULL, NULL, NULL);
-    candor_status_t st = CANDOR_OK;
-    if (memory || !ro) {
-        bool was_ro = s->readonly;
-        s->readonly = false;
-        st = migrate(s, memory);
-        s->readonly = was_ro;
+    candor_status_t st;
+    if (candor__db_is_pg(path)) {
+        st = candor__db_open_pg(&s->db, path);
+        if (st == CANDOR_OK)
+            st = migrate_rw(s);
     } else {
-        /* read-only: the file must already carry our schema, or be empty
-         * (then it behaves as an empty state). */
-        sqlite3_stmt *q = NULL;
-        st = candor__store_prepare(s, "PRAGMA user_version", &q);
-        int version = 0;
-        if (st == CANDOR_OK) {
-            rc = sqlite3_step(q);
-            if (rc == SQLITE_ROW)
-                version = sqlite3_column_int(q, 0);
-            else
-                st = candor__store_fail(s, rc, path);
-            sqlite3_finalize(q);
-        }
-        if (st == CANDOR_OK && version != CANDOR_STORE_SCHEMA_VERSION) {
-            if (version == 0) {
-                /* empty or foreign file: behave as an empty state */
-                sqlite3_close(s->db);
-                s->db = NULL;
-                rc = sqlite3_open_v2(":memory:", &s->db, SQLITE_OPEN_READWRITE |
-                                     SQLITE_OPEN_MEMORY | SQLITE_OPEN_NOMUTEX, NULL);
-                if (rc != SQLITE_OK)
-                    st = candor__fail(CANDOR_ENOMEM, "out of memory");
-                else {
-                    s->readonly = false;
-                    st = migrate(s, true);
-                    s->readonly = true;
-                }
-            } else {
-                st = candor__fail(CANDOR_EIO, "store: %s: schema version %d, this library "
-                                  "reads %d (open it read-write once to migrate)", path,
-                                  version, CANDOR_STORE_SCHEMA_VERSION);
-            }
-        }
+        st = open_sqlite(s, path, ro);
     }
     if (st != CANDOR_OK) {
         candor_store_free(s);
@@ -292,17 +246,17 @@ void candor_store_free(struct candor_store *store)
 {
     if (!store)
         return;
-    sqlite3_finalize(store->q_thread);
-    sqlite3_finalize(store->q_acks);
+    candor__stmt_free(store->q_thread);
+    candor__stmt_free(store->q_acks);
     if (store->db) {
         if (store->depth > 0)
-            sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
-        sqlite3_close_v2(store->db);
+            candor__db_rollback(store->db);
+        candor__db_close(store->db);
     }
     free(store);
 }
 
-struct sqlite3 *candor__store_sqlite(struct candor_store *store)
+struct candor_db *candor__store_db(struct candor_store *store)
 {
     return store ? store->db : NULL;
 }
@@ -320,7 +274,7 @@ candor_status_t candor__store_begin(struct candor_store *store)
         store->depth++;
         return CANDOR_OK;
     }
-    candor_status_t st = exec(store, store->readonly ? "BEGIN" : "BEGIN IMMEDIATE", "begin");
+    candor_status_t st = candor__db_begin(store->db, !store->readonly);
     if (st == CANDOR_OK) {
         store->depth = 1;
         store->rolled_back = false;
@@ -341,11 +295,9 @@ candor_status_t candor__store_commit(struct candor_store *store)
     }
     if (--store->depth > 0)
         return CANDOR_OK;
-    candor_status_t st = exec(store, "COMMIT", "commit");
-    if (st != CANDOR_OK) {
-        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+    candor_status_t st = candor__db_commit(store->db);   /* rolls back on failure */
+    if (st != CANDOR_OK)
         store->rolled_back = false;
-    }
     return st;
 }
 
@@ -353,7 +305,7 @@ void candor__store_rollback(struct candor_store *store)
 {
     if (!store || store->depth == 0)
         return;
-    sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+    candor__db_rollback(store->db);
     /* an outer commit must notice that its work is gone */
     store->rolled_back = store->depth > 1;
     store->depth = 0;
@@ -385,8 +337,8 @@ candor_status_t candor__store_thread_find(struct candor_store *store, const char
 {
     *ticket = 0;
     *acked = false;
-    sqlite3_stmt *q = NULL;
-    candor_status_t st = cached(store, &store->q_thread,
+    struct candor_stmt *q = NULL;
+    candor_status_t st = cached(store, &store->q_thread, "threads",
         "SELECT t.ticket, EXISTS(SELECT 1 FROM acks a WHERE a.ticket = t.ticket) "
         " OR EXISTS(SELECT 1 FROM first_replies f WHERE f.ticket = t.ticket) "
         "FROM threads t WHERE t.message_id = ?1", &q);
@@ -395,22 +347,22 @@ candor_status_t candor__store_thread_find(struct candor_store *store, const char
     for (size_t i = 0; i < n && !*acked; i++) {
         if (!ids[i] || !*ids[i])
             continue;
-        sqlite3_reset(q);
-        sqlite3_bind_text(q, 1, ids[i], -1, SQLITE_TRANSIENT);
-        int rc = sqlite3_step(q);
-        if (rc == SQLITE_ROW) {
-            int64_t t = sqlite3_column_int64(q, 0);
-            bool a = sqlite3_column_int(q, 1) != 0;
+        candor__stmt_reset(q);
+        candor__stmt_bind_text(q, 1, ids[i]);
+        int rc = candor__stmt_step(q);
+        if (rc == CANDOR_DB_ROW) {
+            int64_t t = candor__stmt_int64(q, 0);
+            bool a = candor__stmt_int64(q, 1) != 0;
             if (!*ticket || a) {
                 *ticket = t;
                 *acked = a;
             }
-        } else if (rc != SQLITE_DONE) {
-            st = candor__store_fail(store, rc, "threads");
+        } else if (rc != CANDOR_DB_DONE) {
+            st = (candor_status_t)rc;
             break;
         }
     }
-    release(q);
+    candor__stmt_reset(q);
     return st;
 }
 
@@ -418,19 +370,19 @@ candor_status_t candor__store_acks_since(struct candor_store *store, const char 
                                          int64_t since, int64_t *count)
 {
     *count = 0;
-    sqlite3_stmt *q = NULL;
-    candor_status_t st = cached(store, &store->q_acks,
+    struct candor_stmt *q = NULL;
+    candor_status_t st = cached(store, &store->q_acks, "acks",
         "SELECT count(*) FROM acks WHERE recipient = ?1 AND created >= ?2", &q);
     if (st != CANDOR_OK)
         return st;
-    sqlite3_bind_text(q, 1, sender, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(q, 2, since);
-    int rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW)
-        *count = sqlite3_column_int64(q, 0);
+    candor__stmt_bind_text(q, 1, sender);
+    candor__stmt_bind_int64(q, 2, since);
+    int rc = candor__stmt_step(q);
+    if (rc == CANDOR_DB_ROW)
+        *count = candor__stmt_int64(q, 0);
     else
-        st = candor__store_fail(store, rc, "acks");
-    release(q);
+        st = rc == CANDOR_DB_DONE ? CANDOR_OK : (candor_status_t)rc;
+    candor__stmt_reset(q);
     return st;
 }
 
@@ -444,19 +396,17 @@ candor_status_t candor_store_ack_sent(struct candor_store *store, const char *ti
     int64_t id = candor__ticket_parse(ticket);
     if (!id)
         return candor__fail(CANDOR_EINVAL, "store_ack_sent: \"%.40s\" is not a ticket", ticket);
-    sqlite3_stmt *q = NULL;
-    candor_status_t st = candor__store_prepare(store,
+    struct candor_stmt *q = NULL;
+    candor_status_t st = candor__store_prepare(store, "ack_sent",
         "UPDATE acks SET status = 'sent', sent_at = ?2 WHERE ticket = ?1", &q);
     if (st != CANDOR_OK)
         return st;
-    sqlite3_bind_int64(q, 1, id);
-    sqlite3_bind_int64(q, 2, candor__now(now));
-    int rc = sqlite3_step(q);
-    if (rc != SQLITE_DONE)
-        st = candor__store_fail(store, rc, "ack_sent");
-    else if (sqlite3_changes(store->db) == 0)
+    candor__stmt_bind_int64(q, 1, id);
+    candor__stmt_bind_int64(q, 2, candor__now(now));
+    st = candor__stmt_run(q);
+    if (st == CANDOR_OK && candor__stmt_changes(q) == 0)
         st = candor__fail(CANDOR_ENOTFOUND, "store_ack_sent: no acknowledgement for %s", ticket);
-    sqlite3_finalize(q);
+    candor__stmt_free(q);
     return st;
 }
 
@@ -466,36 +416,34 @@ candor_status_t candor_store_pending_acks(struct candor_store *store, char **jso
         *json = NULL;
     if (!store || !json)
         return candor__fail(CANDOR_EINVAL, "store_pending_acks: no store or output");
-    sqlite3_stmt *q = NULL;
-    candor_status_t st = candor__store_prepare(store,
+    struct candor_stmt *q = NULL;
+    candor_status_t st = candor__store_prepare(store, "pending_acks",
         "SELECT ticket, rcpt, message FROM acks WHERE status = 'pending' "
         "ORDER BY created, ticket", &q);
     if (st != CANDOR_OK)
         return st;
     json_object *arr = json_object_new_array();
     if (!arr) {
-        sqlite3_finalize(q);
+        candor__stmt_free(q);
         return candor__fail(CANDOR_ENOMEM, "out of memory");
     }
     int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    while ((rc = candor__stmt_step(q)) == CANDOR_DB_ROW) {
         char ref[32];
-        candor__ticket_format(ref, sizeof ref, sqlite3_column_int64(q, 0));
+        candor__ticket_format(ref, sizeof ref, candor__stmt_int64(q, 0));
         json_object *o = json_object_new_object();
         if (!o) {
             st = candor__fail(CANDOR_ENOMEM, "out of memory");
             break;
         }
         json_object_object_add(o, "ticket", json_object_new_string(ref));
-        json_object_object_add(o, "recipient",
-                               json_object_new_string((const char *)sqlite3_column_text(q, 1)));
-        json_object_object_add(o, "message",
-                               json_object_new_string((const char *)sqlite3_column_text(q, 2)));
+        json_object_object_add(o, "recipient", json_object_new_string(candor__stmt_text(q, 1)));
+        json_object_object_add(o, "message", json_object_new_string(candor__stmt_text(q, 2)));
         json_object_array_add(arr, o);
     }
-    if (st == CANDOR_OK && rc != SQLITE_DONE)
-        st = candor__store_fail(store, rc, "pending_acks");
-    sqlite3_finalize(q);
+    if (st == CANDOR_OK && rc != CANDOR_DB_DONE)
+        st = (candor_status_t)rc;
+    candor__stmt_free(q);
     if (st == CANDOR_OK) {
         *json = candor__strdup(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN |
                                                               JSON_C_TO_STRING_NOSLASHESCAPE));

@@ -1,24 +1,23 @@
 /*
  * store.h — the state store behind one narrow interface (store.c, issue 4;
- * the reply-history part in store-history.c, issue 5). SQLite in WAL mode
- * with a busy timeout; schema versioned and migrated in store.c, which
- * calls candor__store_history_migrate() for the history tables.
- * Everything here is per handle; a handle belongs to one thread.
+ * the reply-history part in store-history.c, issue 5; the PostgreSQL
+ * backend, issue 11). The database is reached only through the seam of
+ * store-db.h (SQLite or PostgreSQL); schema versioned and migrated in
+ * store.c, which calls candor__store_history_migrate() for the history
+ * tables. Everything here is per handle; a handle belongs to one thread.
  */
 #ifndef CANDOR_STORE_H
 #define CANDOR_STORE_H
 #include "internal.h"
+#include "store-db.h"
 
-struct sqlite3;
-struct sqlite3_stmt;
-
-/* The SQLite handle, for the modules that own tables of their own
- * (store-history.c). */
-CANDOR_HIDDEN struct sqlite3 *candor__store_sqlite(struct candor_store *store);
+/* The database handle, for the modules that own tables of their own
+ * (store-history.c, store-delivery.c). */
+CANDOR_HIDDEN struct candor_db *candor__store_db(struct candor_store *store);
 CANDOR_HIDDEN bool candor__store_readonly(const struct candor_store *store);
-/* Begin/commit an IMMEDIATE transaction (busy -> CANDOR_ETEMPFAIL).
- * Nested begin/commit pairs are counted: only the outermost pair talks to
- * SQLite. A rollback at any depth rolls the whole transaction back; the
+/* Begin/commit a write transaction (candor__db_begin(); busy or server
+ * gone -> CANDOR_ETEMPFAIL). Nested begin/commit pairs are counted: only
+ * the outermost pair talks to the database. A rollback at any depth rolls the whole transaction back; the
  * outer commit then fails with CANDOR_ERROR. */
 CANDOR_HIDDEN candor_status_t candor__store_begin(struct candor_store *store);
 CANDOR_HIDDEN candor_status_t candor__store_commit(struct candor_store *store);
@@ -27,13 +26,13 @@ CANDOR_HIDDEN void candor__store_rollback(struct candor_store *store);
 /* ---- reply history (store-history.c, issue 5) ---- */
 /* Create or upgrade the history tables from schema version FROM to the
  * current one, inside store.c's migration transaction. */
-CANDOR_HIDDEN candor_status_t candor__store_history_migrate(struct sqlite3 *db, int from_version);
+CANDOR_HIDDEN candor_status_t candor__store_history_migrate(struct candor_db *db, int from_version);
 
 struct candor_fp;
-struct candor_history;   /* prepared statements on one SQLite handle */
+struct candor_history;   /* prepared statements on one database handle */
 
 /* Prepare the history statements on DB (tables must exist). */
-CANDOR_HIDDEN candor_status_t candor__history_open(struct candor_history **out, struct sqlite3 *db);
+CANDOR_HIDDEN candor_status_t candor__history_open(struct candor_history **out, struct candor_db *db);
 CANDOR_HIDDEN void candor__history_close(struct candor_history *h);
 /* Add one sent reply; *ID is its row id. RECIPIENT normalised address,
  * DOMAIN the sender's domain (the business), MESSAGE_ID may be NULL. */
@@ -66,16 +65,12 @@ CANDOR_HIDDEN candor_status_t candor__history_recent(struct candor_history *h,
 
 /* ---- helpers for the modules of issue 4 (autoreply.c, ack.c, eta.c) ---- */
 
-/* The schema version store.c migrates to (PRAGMA user_version). */
+/* The schema version store.c migrates to. */
 #define CANDOR_STORE_SCHEMA_VERSION 1
 
-/* Map an SQLite result code to a status with "store: WHAT: sqlite message"
- * (SQLITE_BUSY/LOCKED -> CANDOR_ETEMPFAIL, else CANDOR_EIO). */
-CANDOR_HIDDEN candor_status_t candor__store_fail(struct candor_store *store, int rc,
-                                                 const char *what);
-/* Prepare SQL on the store (failure reported as above). */
-CANDOR_HIDDEN candor_status_t candor__store_prepare(struct candor_store *store, const char *sql,
-                                                    struct sqlite3_stmt **out);
+/* Prepare SQL on the store's database (candor__db_prepare()). */
+CANDOR_HIDDEN candor_status_t candor__store_prepare(struct candor_store *store, const char *what,
+                                                    const char *sql, struct candor_stmt **out);
 
 /* Ticket id (>0) of the thread that one of the message ids IDS belongs to,
  * preferring an acknowledged one; 0 when none. *ACKED tells whether that

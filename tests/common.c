@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <CUnit/Basic.h>
 #include "common.h"
+#include "store-db.h"
 
 const char *test_data_path(const char *rel)
 {
@@ -86,8 +87,63 @@ static void remove_tmpdirs(void)
     ntmpdirs = 0;
 }
 
+/* The PostgreSQL server of this run, or NULL: SQLite. */
+static const char *pg_base(void)
+{
+    const char *s = getenv("CANDOR_TEST_STATE");
+    if (s && *s)
+        return s;
+    const char *b = getenv("CANDOR_TEST_BACKEND");
+    if (b && strcmp(b, "pg") == 0) {
+        s = getenv("CANDOR_TEST_PG");
+        return s && *s ? s : NULL;
+    }
+    return NULL;
+}
+
+int test_state_pg(void)
+{
+    return pg_base() != NULL;
+}
+
+const char *test_state(const char *name)
+{
+    static char buf[2048];
+    static int serial;
+    const char *base = pg_base();
+    if (!base) {
+        const char *d = test_tmpdir();
+        snprintf(buf, sizeof buf, "%s/%s", d ? d : "/tmp", name);
+        return buf;
+    }
+    char schema[64];
+    snprintf(schema, sizeof schema, "candor_t%ld_%d", (long)getpid(), serial++);
+    struct candor_db *db = NULL;
+    char sql[256];
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", schema, schema);
+    if (candor__db_open_pg(&db, base) != CANDOR_OK ||
+        candor__db_exec(db, "test schema", sql) != CANDOR_OK) {
+        fprintf(stderr, "test_state: %s\n", candor_errmsg());
+        candor__db_close(db);
+        CU_FAIL("cannot make a PostgreSQL schema for the test");
+        return NULL;
+    }
+    candor__db_close(db);
+    if (candor__strncasecmp(base, "postgres", 8) == 0)   /* a URI */
+        snprintf(buf, sizeof buf, "%s%coptions=-csearch_path%%3D%s", base,
+                 strchr(base, '?') ? '&' : '?', schema);
+    else
+        snprintf(buf, sizeof buf, "%s options='-csearch_path=%s'", base, schema);
+    return buf;
+}
+
 int test_main(const char *suite_name, const struct test_case *cases)
 {
+    const char *b = getenv("CANDOR_TEST_BACKEND");
+    if (b && strcmp(b, "pg") == 0 && !pg_base()) {
+        printf("skipped: CANDOR_TEST_BACKEND=pg but no CANDOR_TEST_PG server\n");
+        return 77;
+    }
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
     CU_pSuite suite = CU_add_suite(suite_name, NULL, NULL);

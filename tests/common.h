@@ -19,6 +19,17 @@ struct candor_ctx *test_ctx(const char *config);
  * passed (CANDOR_TEST_KEEP=1 keeps it). */
 const char *test_tmpdir(void);
 
+/* The state location of a test store: a new SQLite file NAME in a fresh
+ * temporary directory; or, when the tests run against PostgreSQL (see
+ * test_state_pg()), a connection string to a fresh schema of its own on
+ * that server, so tests never see each other's rows. Static buffer per
+ * call: copy it. NULL (and a failed test) when the schema cannot be made. */
+const char *test_state(const char *name);
+/* 1 when stores of this run are PostgreSQL: CANDOR_TEST_STATE names a
+ * server (a conninfo), or CANDOR_TEST_BACKEND=pg and CANDOR_TEST_PG (set by
+ * tests/pg/with-pg.sh) names one. */
+int test_state_pg(void);
+
 struct test_case {
     const char *name;
     void (*fn)(void);

@@ -11,7 +11,6 @@
 #include <unistd.h>
 #include <sys/wait.h>
 #include <json-c/json.h>
-#include <sqlite3.h>
 #include "common.h"
 #include "message.h"
 #include "store.h"
@@ -48,7 +47,10 @@ static char *new_state(void)
 {
     static int n;
     char *p = malloc(512);
-    snprintf(p, 512, "%s/ack-%d-%d.db", test_tmpdir(), (int)getpid(), n++);
+    char name[64];
+    snprintf(name, sizeof name, "ack-%d-%d.db", (int)getpid(), n++);
+    const char *where = test_state(name);   /* SQLite file or PostgreSQL schema */
+    snprintf(p, 512, "%s", where ? where : "/nonexistent-dir/no-state");
     return p;
 }
 
@@ -518,7 +520,8 @@ static void test_property_thread(void)
         struct candor_store *st = NULL;
         CU_ASSERT_EQUAL_FATAL(candor_store_open(&st, ctx, path, 0), CANDOR_OK);
         /* the property is about decisions, not fsync */
-        sqlite3_exec(candor__store_sqlite(st), "PRAGMA synchronous=OFF", NULL, NULL, NULL);
+        if (!test_state_pg())
+            candor__db_exec(candor__store_db(st), "test", "PRAGMA synchronous=OFF");
         int acks = 0, n = 5 + (int)rnd(20);
         int64_t now = T0;
         char ids[40][64];
@@ -563,7 +566,8 @@ static void test_property_sender(void)
         char *path = new_state();
         struct candor_store *st = NULL;
         CU_ASSERT_EQUAL_FATAL(candor_store_open(&st, ctx, path, 0), CANDOR_OK);
-        sqlite3_exec(candor__store_sqlite(st), "PRAGMA synchronous=OFF", NULL, NULL, NULL);
+        if (!test_state_pg())
+            candor__db_exec(candor__store_db(st), "test", "PRAGMA synchronous=OFF");
         int64_t now = T0, sent[64];
         int acks = 0, n = 10 + (int)rnd(30);
         for (int i = 0; i < n; i++) {
@@ -648,7 +652,7 @@ static void test_concurrent_processes(void)
         CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     }
     CU_ASSERT_EQUAL_FATAL(candor_store_open(&st, ctx, path, CANDOR_STORE_READONLY), CANDOR_OK);
-    sqlite3 *db = candor__store_sqlite(st);
+    struct candor_db *db = candor__store_db(st);
     static const struct { const char *sql; int want; } checks[] = {
         /* one acknowledgement per sender (the window), none doubled */
         { "SELECT count(*) FROM acks", SENDERS },
@@ -659,17 +663,19 @@ static void test_concurrent_processes(void)
          * whichever message of it arrived first */
         { "SELECT count(*) FROM (SELECT substr(message_id, 1, 5) AS th, "
           "count(DISTINCT ticket) AS n FROM threads WHERE message_id LIKE 'c_-t%' "
-          "GROUP BY th) WHERE n <> 1", 0 },
+          "GROUP BY th) AS g WHERE n <> 1", 0 },
         { "SELECT count(DISTINCT substr(message_id, 1, 5)) FROM threads "
           "WHERE message_id LIKE 'c_-t%'", SENDERS * 2 },
         { "SELECT count(*) FROM decisions", PROCS * 24 },
         { NULL, 0 }
     };
     for (int i = 0; checks[i].sql; i++) {
-        sqlite3_stmt *q;
-        CU_ASSERT_EQUAL(sqlite3_prepare_v2(db, checks[i].sql, -1, &q, NULL), SQLITE_OK);
-        int got = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : -1;
-        sqlite3_finalize(q);
+        struct candor_stmt *q;
+        int got = -1;
+        CU_ASSERT_EQUAL_FATAL(candor__db_prepare(db, "test", checks[i].sql, &q), CANDOR_OK);
+        if (candor__stmt_step(q) == CANDOR_DB_ROW)
+            got = (int)candor__stmt_int64(q, 0);
+        candor__stmt_free(q);
         if (got != checks[i].want) {
             fprintf(stderr, "  %s: want %d, got %d\n", checks[i].sql, checks[i].want, got);
             CU_FAIL("concurrent state");

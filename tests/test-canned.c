@@ -3,7 +3,7 @@
  * is tested on its own; the history lives in an in-memory SQLite database. */
 #include <stdlib.h>
 #include <string.h>
-#include <sqlite3.h>
+#include "store-db.h"
 #include "common.h"
 #include "canned.h"
 #include "message.h"
@@ -52,7 +52,7 @@ static void freemsg(struct candor_message *m)
 
 #define T0 1793613600   /* 2026-11-02T10:00:00Z */
 
-static struct candor_check *check(sqlite3 *db, const char *orig_text, const char *orig_name,
+static struct candor_check *check(struct candor_db *db, const char *orig_text, const char *orig_name,
                                   const char *reply_text, const char *signer, int64_t now)
 {
     struct candor_message *o = mk(orig_name, "anna.berg@example.org", "Support",
@@ -221,10 +221,20 @@ static void test_json(void)
 
 /* ---- history: template_reuse and repeat_send ---- */
 
-static sqlite3 *history(void)
+/* A fresh, empty database: an SQLite file, or a PostgreSQL schema when the
+ * run is against PostgreSQL (common.h). */
+static struct candor_db *empty_db(void)
 {
-    sqlite3 *db = NULL;
-    CU_ASSERT_EQUAL_FATAL(sqlite3_open(":memory:", &db), SQLITE_OK);
+    struct candor_db *db = NULL;
+    const char *where = test_state("history.db");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(where);
+    CU_ASSERT_EQUAL_FATAL(candor__db_open(&db, where), CANDOR_OK);
+    return db;
+}
+
+static struct candor_db *history(void)
+{
+    struct candor_db *db = empty_db();
     CU_ASSERT_EQUAL(candor__store_history_migrate(db, 0), CANDOR_OK);
     CU_ASSERT_EQUAL(candor__store_history_migrate(db, 1), CANDOR_OK);   /* idempotent */
     return db;
@@ -240,7 +250,7 @@ static const char footer[] =
     "Shop Ltd, 1 High Street, Leeds. Registered in England no. 01234567. This email is "
     "confidential and intended only for the person it is addressed to.\n";
 
-static void record(sqlite3 *db, const char *to, const char *name, int64_t when, const char *body)
+static void record(struct candor_db *db, const char *to, const char *name, int64_t when, const char *body)
 {
     char text[4096];
     snprintf(text, sizeof text, "Hi %s,\n\n%s\nKind regards,\nTom\n\n%s", name, body, footer);
@@ -253,7 +263,7 @@ static void record(sqlite3 *db, const char *to, const char *name, int64_t when, 
 
 static void test_template_reuse(void)
 {
-    sqlite3 *db = history();
+    struct candor_db *db = history();
     static const char *const names[] = { "Ben", "Cara", "Dev", "Eli", "Fay", "Gus" };
     /* genuine replies that all carry the footer */
     for (int i = 0; i < 6; i++) {
@@ -295,12 +305,12 @@ static void test_template_reuse(void)
     chk = check(db, q_order, "Anna Berg", reply, "Tom", T0);
     CU_ASSERT_TRUE(candor__check_has(chk, "template_reuse"));
     candor_check_free(chk);
-    sqlite3_close(db);
+    candor__db_close(db);
 }
 
 static void test_repeat_send(void)
 {
-    sqlite3 *db = history();
+    struct candor_db *db = history();
     const char *body = "Your parcel left the depot this morning.\n";
     record(db, "anna.berg@example.org", "Anna", T0 - 13 * 3600, body);   /* outside the window */
     record(db, "anna.berg@example.org", "Anna", T0 - 5 * 3600, body);
@@ -321,17 +331,16 @@ static void test_repeat_send(void)
     chk = check(db, q_order, "Anna Berg", rows[0].reply, "Tom", T0 - 4 * 3600);
     CU_ASSERT_FALSE(candor__check_has(chk, "repeat_send"));
     candor_check_free(chk);
-    sqlite3_close(db);
+    candor__db_close(db);
 }
 
 static void test_no_history_tables(void)
 {
-    sqlite3 *db = NULL;
-    sqlite3_open(":memory:", &db);
+    struct candor_db *db = empty_db();
     struct candor_check *chk = check(db, q_order, "Anna Berg", rows[0].reply, "Tom", T0);
     CU_ASSERT_PTR_NOT_NULL(chk);
     candor_check_free(chk);
-    sqlite3_close(db);
+    candor__db_close(db);
 }
 
 static void test_hostile(void)

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sqlite3.h>
+#include "store-db.h"
 #include "common.h"
 #include "eta.h"
 #include "store.h"
@@ -163,7 +163,7 @@ static void test_replay(void)
     struct candor_store *st = NULL;
     CU_ASSERT_EQUAL_FATAL(candor_store_open(&st, ctx, path, 0), CANDOR_OK);
     /* the replay measures promises, not fsync: the same SQL, less waiting */
-    sqlite3_exec(candor__store_sqlite(st), "PRAGMA synchronous=OFF", NULL, NULL, NULL);
+    candor__db_exec(candor__store_db(st), "test", "PRAGMA synchronous=OFF");
     int acked = 0, errors = 0;
     for (int e = 0; e < 2 * TICKETS; e++) {
         int i = ev[e].ticket;
@@ -205,31 +205,31 @@ static void test_replay(void)
     CU_ASSERT_EQUAL(acked, TICKETS);
 
     /* the figures: promises made after the first week */
-    sqlite3 *db = candor__store_sqlite(st);
-    sqlite3_stmt *q;
-    CU_ASSERT_EQUAL_FATAL(sqlite3_prepare_v2(db,
+    struct candor_db *db = candor__store_db(st);
+    struct candor_stmt *q;
+    CU_ASSERT_EQUAL_FATAL(candor__db_prepare(db, "test",
         "SELECT p.made, p.due - p.made, f.wait, f.kept, p.measured FROM promises p "
-        "JOIN first_replies f ON f.ticket = p.ticket ORDER BY p.made", -1, &q, NULL), SQLITE_OK);
+        "JOIN first_replies f ON f.ticket = p.ticket ORDER BY p.made", &q), CANDOR_OK);
     int64_t *promised = calloc(TICKETS, sizeof *promised), *actual = calloc(TICKETS, sizeof *actual);
     size_t n = 0;
     int kept = 0, measured = 0, wk_n[6] = { 0 }, wk_kept[6] = { 0 };
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        int64_t made = sqlite3_column_int64(q, 0);
+    while (candor__stmt_step(q) == CANDOR_DB_ROW) {
+        int64_t made = candor__stmt_int64(q, 0);
         int week = (int)((made - start) / (7 * 86400));
-        int k = sqlite3_column_int(q, 3);
+        int k = (int)candor__stmt_int64(q, 3);
         if (week >= 0 && week < 6) {
             wk_n[week]++;
             wk_kept[week] += k;
         }
         if (week < 1)
             continue;
-        promised[n] = sqlite3_column_int64(q, 1);
-        actual[n] = sqlite3_column_int64(q, 2);
+        promised[n] = candor__stmt_int64(q, 1);
+        actual[n] = candor__stmt_int64(q, 2);
         kept += k;
-        measured += sqlite3_column_int(q, 4);
+        measured += (int)candor__stmt_int64(q, 4);
         n++;
     }
-    sqlite3_finalize(q);
+    candor__stmt_free(q);
     CU_ASSERT_FATAL(n > 0);
     qsort(promised, n, sizeof *promised, cmp_i64);
     qsort(actual, n, sizeof *actual, cmp_i64);

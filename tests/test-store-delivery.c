@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sqlite3.h>
 #include "common.h"
 #include "store.h"
 
@@ -17,7 +16,24 @@ static struct candor_store *open_store(const char *name, unsigned int flags)
         snprintf(dirbuf, sizeof dirbuf, "%s", test_tmpdir());
         dir = dirbuf;
     }
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (test_state_pg()) {   /* one schema per name, made on first use */
+        static char names[8][64], where[8][2048];
+        int i;
+        for (i = 0; i < 8 && names[i][0] && strcmp(names[i], name) != 0; i++)
+            ;
+        if (i == 8)
+            return NULL;
+        if (!names[i][0]) {
+            const char *w = test_state(name);
+            if (!w)
+                return NULL;
+            snprintf(names[i], sizeof names[i], "%s", name);
+            snprintf(where[i], sizeof where[i], "%s", w);
+        }
+        snprintf(path, sizeof path, "%s", where[i]);
+    } else {
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+    }
     struct candor_ctx *ctx = test_ctx(NULL);
     struct candor_store *s = NULL;
     CU_ASSERT_EQUAL(candor_store_open(&s, ctx, path, flags), CANDOR_OK);
@@ -131,18 +147,20 @@ static void test_readonly_and_args(void)
 
 static void test_sync_mode_restored(void)
 {
+    if (test_state_pg())
+        return;   /* PRAGMA synchronous: SQLite only */
     struct candor_store *s = open_store("sync.db", 0);
     if (!s)
         return;
-    sqlite3 *db = candor__store_sqlite(s);
-    sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    struct candor_db *db = candor__store_db(s);
+    candor__db_exec(db, "test", "PRAGMA synchronous=FULL");
     CU_ASSERT_EQUAL(candor_store_delivery_record(s, "k", NULL, "/p", 1, 0, 0), CANDOR_OK);
-    sqlite3_stmt *q;
+    struct candor_stmt *q;
     int mode = -1;
-    if (sqlite3_prepare_v2(db, "PRAGMA synchronous", -1, &q, NULL) == SQLITE_OK) {
-        if (sqlite3_step(q) == SQLITE_ROW)
-            mode = sqlite3_column_int(q, 0);
-        sqlite3_finalize(q);
+    if (candor__db_prepare(db, "test", "PRAGMA synchronous", &q) == CANDOR_OK) {
+        if (candor__stmt_step(q) == CANDOR_DB_ROW)
+            mode = (int)candor__stmt_int64(q, 0);
+        candor__stmt_free(q);
     }
     CU_ASSERT_EQUAL(mode, 2);   /* FULL, as the store had it */
     candor_store_free(s);

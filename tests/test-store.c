@@ -4,30 +4,44 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sqlite3.h>
 #include "common.h"
 #include "store.h"
 
 static struct candor_ctx *ctx;
 
-static char *tmp_state(const char *name)
+/* A fresh state location (SQLite file or PostgreSQL schema: common.h). */
+static const char *tmp_state(const char *name)
 {
-    static char buf[512];
-    const char *d = test_tmpdir();
-    snprintf(buf, sizeof buf, "%s/%s", d ? d : "/tmp", name);
-    return buf;
+    const char *p = test_state(name);
+    return p ? p : "/nonexistent-dir/no-state";
 }
 
 static int user_version(struct candor_store *s)
 {
-    sqlite3_stmt *q;
     int v = -1;
-    if (sqlite3_prepare_v2(candor__store_sqlite(s), "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
+    if (candor__db_schema_version(candor__store_db(s), &v) != CANDOR_OK)
         return -1;
-    if (sqlite3_step(q) == SQLITE_ROW)
-        v = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
     return v;
+}
+
+/* One integer from SQL on the store's database (-1 on failure). */
+static int64_t query_int(struct candor_store *s, const char *sql)
+{
+    struct candor_stmt *q;
+    int64_t v = -1;
+    if (candor__db_prepare(candor__store_db(s), "test", sql, &q) != CANDOR_OK)
+        return -1;
+    if (candor__stmt_step(q) == CANDOR_DB_ROW)
+        v = candor__stmt_int64(q, 0);
+    candor__stmt_free(q);
+    return v;
+}
+
+/* unlink() for an SQLite file; nothing for a PostgreSQL schema */
+static void drop_state(const char *path)
+{
+    if (!test_state_pg())
+        unlink(path);
 }
 
 static void test_create_and_migrate(void)
@@ -38,12 +52,17 @@ static void test_create_and_migrate(void)
     CU_ASSERT_EQUAL_FATAL(candor_store_open(&s, ctx, path, 0), CANDOR_OK);
     CU_ASSERT_EQUAL(user_version(s), CANDOR_STORE_SCHEMA_VERSION);
     CU_ASSERT_FALSE(candor__store_readonly(s));
-    /* WAL mode is persistent in the file */
-    sqlite3_stmt *q;
-    CU_ASSERT_EQUAL(sqlite3_prepare_v2(candor__store_sqlite(s), "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
-    CU_ASSERT_EQUAL(sqlite3_step(q), SQLITE_ROW);
-    CU_ASSERT_STRING_EQUAL((const char *)sqlite3_column_text(q, 0), "wal");
-    sqlite3_finalize(q);
+    if (!test_state_pg()) {
+        /* WAL mode is persistent in the file */
+        struct candor_stmt *q;
+        CU_ASSERT_EQUAL_FATAL(candor__db_prepare(candor__store_db(s), "test", "PRAGMA journal_mode",
+                                                 &q), CANDOR_OK);
+        CU_ASSERT_EQUAL(candor__stmt_step(q), CANDOR_DB_ROW);
+        CU_ASSERT_STRING_EQUAL(candor__stmt_text(q, 0), "wal");
+        candor__stmt_free(q);
+    } else {
+        CU_ASSERT_EQUAL(candor__db_kind(candor__store_db(s)), CANDOR_DB_PG);
+    }
     candor_store_free(s);
     /* reopening keeps the version, migrates nothing */
     CU_ASSERT_EQUAL_FATAL(candor_store_open(&s, ctx, path, 0), CANDOR_OK);
@@ -58,11 +77,13 @@ static void test_create_and_migrate(void)
     candor_free(json);
     CU_ASSERT_EQUAL(candor_store_ack_sent(s, "CND-000001", 0), CANDOR_EINVAL);
     candor_store_free(s);
-    unlink(path);
+    drop_state(path);
 }
 
 static void test_readonly_missing_is_empty(void)
 {
+    if (test_state_pg())
+        return;   /* a file that does not exist: SQLite only */
     char path[512];
     snprintf(path, sizeof path, "%s", tmp_state("never-created.db"));
     struct candor_store *s = NULL;
@@ -85,15 +106,15 @@ static void test_newer_schema_refused(void)
 {
     char path[512];
     snprintf(path, sizeof path, "%s", tmp_state("newer.db"));
-    sqlite3 *db;
-    CU_ASSERT_EQUAL_FATAL(sqlite3_open(path, &db), SQLITE_OK);
-    CU_ASSERT_EQUAL(sqlite3_exec(db, "PRAGMA user_version=999", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    struct candor_db *db;
+    CU_ASSERT_EQUAL_FATAL(candor__db_open(&db, path), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor__db_set_schema_version(db, 999), CANDOR_OK);
+    candor__db_close(db);
     struct candor_store *s = (struct candor_store *)1;
     CU_ASSERT_EQUAL(candor_store_open(&s, ctx, path, 0), CANDOR_EIO);
     CU_ASSERT_PTR_NULL(s);
     CU_ASSERT_PTR_NOT_NULL(strstr(candor_errmsg(), "newer"));
-    unlink(path);
+    drop_state(path);
 }
 
 static void test_bad_path(void)
@@ -110,29 +131,25 @@ static void test_transactions_nest(void)
     snprintf(path, sizeof path, "%s", tmp_state("txn.db"));
     struct candor_store *s = NULL;
     CU_ASSERT_EQUAL_FATAL(candor_store_open(&s, ctx, path, 0), CANDOR_OK);
-    sqlite3 *db = candor__store_sqlite(s);
+    struct candor_db *db = candor__store_db(s);
     CU_ASSERT_EQUAL(candor__store_begin(s), CANDOR_OK);
     CU_ASSERT_EQUAL(candor__store_begin(s), CANDOR_OK);
-    CU_ASSERT_EQUAL(sqlite3_exec(db, "INSERT INTO tickets(created, intent) VALUES (1, 'refund')", NULL, NULL, NULL), SQLITE_OK);
+    CU_ASSERT_EQUAL(candor__db_exec(db, "test", "INSERT INTO tickets(created, intent) VALUES (1, 'refund')"), CANDOR_OK);
     CU_ASSERT_EQUAL(candor__store_commit(s), CANDOR_OK);   /* inner: nothing yet */
-    CU_ASSERT_FALSE(sqlite3_get_autocommit(db));
+    CU_ASSERT_TRUE(candor__db_in_transaction(db));
     CU_ASSERT_EQUAL(candor__store_commit(s), CANDOR_OK);
-    CU_ASSERT_TRUE(sqlite3_get_autocommit(db));
+    CU_ASSERT_FALSE(candor__db_in_transaction(db));
     /* a nested rollback undoes everything and the outer commit says so */
     CU_ASSERT_EQUAL(candor__store_begin(s), CANDOR_OK);
     CU_ASSERT_EQUAL(candor__store_begin(s), CANDOR_OK);
-    CU_ASSERT_EQUAL(sqlite3_exec(db, "INSERT INTO tickets(created, intent) VALUES (2, 'refund')", NULL, NULL, NULL), SQLITE_OK);
+    CU_ASSERT_EQUAL(candor__db_exec(db, "test", "INSERT INTO tickets(created, intent) VALUES (2, 'refund')"), CANDOR_OK);
     candor__store_rollback(s);
     CU_ASSERT_EQUAL(candor__store_commit(s), CANDOR_ERROR);
-    sqlite3_stmt *q;
-    sqlite3_prepare_v2(db, "SELECT count(*) FROM tickets", -1, &q, NULL);
-    sqlite3_step(q);
-    CU_ASSERT_EQUAL(sqlite3_column_int(q, 0), 1);
-    sqlite3_finalize(q);
+    CU_ASSERT_EQUAL(query_int(s, "SELECT count(*) FROM tickets"), 1);
     CU_ASSERT_EQUAL(candor_store_ack_sent(s, "CND-000001", 5), CANDOR_ENOTFOUND);
     CU_ASSERT_EQUAL(candor_store_ack_sent(s, "nonsense", 5), CANDOR_EINVAL);
     candor_store_free(s);
-    unlink(path);
+    drop_state(path);
 }
 
 /* A second writer waits for the first; past the busy timeout it would get
@@ -151,7 +168,7 @@ static void test_reader_during_write(void)
     CU_ASSERT_EQUAL(candor__store_commit(w), CANDOR_OK);
     candor_store_free(r);
     candor_store_free(w);
-    unlink(path);
+    drop_state(path);
 }
 
 static void test_ticket_format(void)

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
-#include <sqlite3.h>
+#include "store-db.h"
 #include "candor.h"
 #include "canned.h"
 #include "message.h"
@@ -164,7 +164,7 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void time_checks(const char *label, struct candor_ctx *ctx, sqlite3 *db, int m, int64_t t0)
+static void time_checks(const char *label, struct candor_ctx *ctx, struct candor_db *db, int m, int64_t t0)
 {
     double *t = calloc((size_t)m, sizeof *t), *u = calloc((size_t)m, sizeof *u);
     static const char orig[] = "Hello,\n\nMy order 48812 arrived with the lamp shade cracked. Can you "
@@ -233,7 +233,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "store: %s\n", candor_errmsg());
         return 1;
     }
-    if (getenv("BENCH_CACHE_MB")) { char q[64]; snprintf(q, sizeof q, "PRAGMA cache_size=-%d", atoi(getenv("BENCH_CACHE_MB")) * 1024); sqlite3_exec(candor__store_sqlite(store), q, NULL, NULL, NULL); }
+    if (getenv("BENCH_CACHE_MB")) { char q[64]; snprintf(q, sizeof q, "PRAGMA cache_size=-%d", atoi(getenv("BENCH_CACHE_MB")) * 1024); candor__db_exec(candor__store_db(store), "bench", q); }
     make_vocab();
     make_templates();
     int64_t t0 = 1793613600;   /* 2026-11-02T10:00:00Z */
@@ -247,7 +247,7 @@ int main(int argc, char **argv)
             a_single = now_s() - a;
             ac_single = cpu_s() - ac;
             ac = cpu_s();
-            if (candor__history_open(&h, candor__store_sqlite(store)) != CANDOR_OK)
+            if (candor__history_open(&h, candor__store_db(store)) != CANDOR_OK)
                 return 1;
             a = now_s();
         }
@@ -277,16 +277,16 @@ int main(int argc, char **argv)
            single, single / a_single, single / ac_single);
     printf("ingest, one history handle: %6d replies: %6.0f replies/s wall, %6.0f replies/s cpu"
            " (%d per transaction)\n", n - single, (n - single) / ingest, (n - single) / ingest_cpu, batch);
-    sqlite3 *db = candor__store_sqlite(store);
-    sqlite3 *empty;
-    sqlite3_open(":memory:", &empty);
+    struct candor_db *db = candor__store_db(store);
+    struct candor_db *empty;
+    candor__db_open_sqlite(&empty, ":memory:", CANDOR_DB_MEMORY);
     candor__store_history_migrate(empty, 0);
     time_checks("check, empty history:", ctx, empty, m, t0);
     time_checks("check, full history:", ctx, db, m, t0);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak resident memory: %.1f MiB\n", ru.ru_maxrss / 1024.0);
-    sqlite3_close(empty);
+    candor__db_close(empty);
     candor_store_free(store);
     candor_ctx_free(ctx);
     if (state == path) {
