@@ -22,10 +22,12 @@
  */
 #include <errno.h>
 #include <iconv.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <libetpan/charconv.h>
 #include <libetpan/mailimf.h>
 #include <libetpan/mailmime.h>
 #include <json-c/json.h>
@@ -232,6 +234,46 @@ static char *to_utf8(const char *label, const char *s, size_t len, size_t *bad, 
         *bad += extra;
     }
     return r;
+}
+
+/* libetpan (1.9.4) reads every Content-Type value as an RFC 2047 phrase
+ * before parsing it, and converts each plain word from us-ascii to UTF-8
+ * with its own iconv_open, iconv and iconv_close (glibc allocates 32 kB
+ * for each descriptor): a tenth of the parse time went there. libetpan has
+ * a hook for its conversions, the process-wide pointer extended_charconv;
+ * unless someone else has set it, message.c sets it once to this function,
+ * which copies plain ASCII declared us-ascii or UTF-8 into UTF-8 unchanged
+ * (what iconv gives) and sends everything else on to iconv as before. */
+static bool ascii_or_utf8_label(const char *l)
+{
+    return candor__strcasecmp(l, "us-ascii") == 0 || candor__strcasecmp(l, "utf-8") == 0
+        || candor__strcasecmp(l, "ascii") == 0 || candor__strcasecmp(l, "utf8") == 0;
+}
+
+static int ascii_charconv(const char *tocode, const char *fromcode, const char *str, size_t length,
+                          char *result, size_t *result_len)
+{
+    if (!tocode || !fromcode || !str || !result || !result_len || *result_len < length
+        || candor__strcasecmp(tocode, "utf-8") != 0 || !ascii_or_utf8_label(fromcode)
+        || !plain_ascii(str, length))
+        return MAIL_CHARCONV_ERROR_UNKNOWN_CHARSET;
+    memcpy(result, str, length);
+    *result_len = length;
+    return MAIL_CHARCONV_NO_ERROR;
+}
+
+static pthread_once_t charconv_once = PTHREAD_ONCE_INIT;
+static void charconv_hook(void)
+{
+    if (!extended_charconv)
+        extended_charconv = ascii_charconv;
+}
+
+/* libcandor unloaded before libetpan: leave no pointer into it behind */
+__attribute__((destructor)) static void charconv_unhook(void)
+{
+    if (extended_charconv == ascii_charconv)
+        extended_charconv = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1669,11 +1711,22 @@ static bool elide_k1(const char *s, size_t n)
     return n > 0 && !is_wsp(s[0]) && !memchr(s, ':', n);
 }
 
+/* 1 + the offset of the last '\n' in D[FROM..TO), or 0 when none. */
+static size_t last_nl(const char *d, size_t from, size_t to)
+{
+    if (to <= from)
+        return 0;
+    const char *p = memrchr(d + from, '\n', to - from);
+    return p ? (size_t)(p - d) + 1 : 0;
+}
+
 /* The runs of D[0..LEN) to leave out, in order. Linear in LEN: every span
  * between two '-' is looked at once. */
 static void elide_find(const char *d, size_t len, struct elided *e)
 {
     e->n = e->total = 0;
+    if (!d)
+        return;
     size_t pos = 0;
     while (pos < len && e->n < ELIDE_MAX) {
         const char *dash = memchr(d + pos, '-', len - pos);
@@ -1692,9 +1745,9 @@ static void elide_find(const char *d, size_t len, struct elided *e)
             }
             /* R ends where K2, the last complete line before the line
              * that holds the '-' (or the last line), starts */
-            const char *lq = r0 && q > r0 ? memrchr(d + r0, '\n', q - r0) : NULL;
-            const char *kp = lq && lq > d + r0 ? memrchr(d + r0, '\n', (size_t)(lq - d) - r0) : NULL;
-            size_t r1 = kp ? (size_t)(kp - d) + 1 : r0;
+            size_t lq = r0 ? last_nl(d, r0, q) : 0;
+            size_t kp = lq ? last_nl(d, r0, lq - 1) : 0;
+            size_t r1 = kp ? kp : r0;
             if (r0 && r1 - r0 >= ELIDE_MIN) {
                 e->v[e->n].orig = r0;
                 e->v[e->n].len = r1 - r0;
@@ -2024,6 +2077,7 @@ static candor_status_t parse_impl(struct candor_message **out, const struct cand
         *out = NULL;
     if (!out || !ctx || (!data && len))
         return candor__fail(CANDOR_EINVAL, "message_parse: NULL argument");
+    pthread_once(&charconv_once, charconv_hook);
     struct candor_message *msg = calloc(1, sizeof *msg);
     if (!msg)
         return candor__fail(CANDOR_ENOMEM, "message: out of memory");
