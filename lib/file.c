@@ -12,9 +12,9 @@
 #include <unistd.h>
 #include "internal.h"
 
-candor_status_t candor__read_file(const char *path, size_t max, char **data, size_t *len)
+candor_status_t candor__read_file_into(const char *path, size_t max, char **buf, size_t *cap,
+                                       size_t *len)
 {
-    *data = NULL;
     *len = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -36,36 +36,37 @@ candor_status_t candor__read_file(const char *path, size_t max, char **data, siz
     }
     /* +2: room for the NUL and for the read() that sees end of file, so a
      * file of the size fstat gave is read without growing the buffer. */
-    size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 2 : 65536;
-    char *buf = malloc(cap);
-    if (!buf) {
-        close(fd);
-        return candor__fail(CANDOR_ENOMEM, "%s: out of memory", path);
+    size_t want = S_ISREG(st.st_mode) ? (size_t)st.st_size + 2 : 65536;
+    if (*cap < want || !*buf) {
+        char *nb = realloc(*buf, want);
+        if (!nb) {
+            close(fd);
+            return candor__fail(CANDOR_ENOMEM, "%s: out of memory", path);
+        }
+        *buf = nb;
+        *cap = want;
     }
     size_t n = 0;
     for (;;) {
-        if (n == cap - 1) {
-            if (cap - 1 >= max + 1) {
-                free(buf);
+        if (n == *cap - 1) {
+            if (*cap - 1 >= max + 1) {
                 close(fd);
                 return candor__fail(CANDOR_ELIMIT, "%s: over the limit of %zu bytes", path, max);
             }
-            size_t ncap = cap * 2;
-            char *nb = realloc(buf, ncap);
+            size_t ncap = *cap * 2;
+            char *nb = realloc(*buf, ncap);
             if (!nb) {
-                free(buf);
                 close(fd);
                 return candor__fail(CANDOR_ENOMEM, "%s: out of memory", path);
             }
-            buf = nb;
-            cap = ncap;
+            *buf = nb;
+            *cap = ncap;
         }
-        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        ssize_t r = read(fd, *buf + n, *cap - 1 - n);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
             int e = errno;
-            free(buf);
             close(fd);
             return candor__fail(CANDOR_EIO, "%s: %s", path, strerror(e));
         }
@@ -73,15 +74,27 @@ candor_status_t candor__read_file(const char *path, size_t max, char **data, siz
             break;
         n += (size_t)r;
         if (n > max) {
-            free(buf);
             close(fd);
             return candor__fail(CANDOR_ELIMIT, "%s: over the limit of %zu bytes", path, max);
         }
     }
     close(fd);
-    buf[n] = '\0';
-    *data = buf;
+    (*buf)[n] = '\0';
     *len = n;
+    return CANDOR_OK;
+}
+
+candor_status_t candor__read_file(const char *path, size_t max, char **data, size_t *len)
+{
+    char *buf = NULL;
+    size_t cap = 0;
+    *data = NULL;
+    candor_status_t st = candor__read_file_into(path, max, &buf, &cap, len);
+    if (st != CANDOR_OK) {
+        free(buf);
+        return st;
+    }
+    *data = buf;
     return CANDOR_OK;
 }
 

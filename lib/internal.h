@@ -105,6 +105,11 @@ CANDOR_HIDDEN void candor__civil_from_days(int64_t days, int64_t *year, unsigned
 /* Read a whole file, refusing more than MAX bytes (CANDOR_ELIMIT). */
 CANDOR_HIDDEN candor_status_t candor__read_file(const char *path, size_t max,
                                                 char **data, size_t *len);
+/* The same into *BUF of *CAP bytes (NULL/0 at first), grown with realloc
+ * as needed and kept by the caller, also on failure, so that one buffer
+ * serves many files. *BUF is NUL-terminated after the *LEN bytes. */
+CANDOR_HIDDEN candor_status_t candor__read_file_into(const char *path, size_t max,
+                                                     char **buf, size_t *cap, size_t *len);
 /* Write DATA to PATH atomically: temporary file in the same directory,
  * fsync, rename, fsync of the directory. */
 CANDOR_HIDDEN candor_status_t candor__write_file_atomic(const char *path,

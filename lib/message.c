@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <iconv.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,39 @@ static bool plain_ascii(const char *s, size_t n)
     return true;
 }
 
+/* candor__utf8_valid (same answer) for text that is mostly ASCII: runs of
+ * ASCII go 8 bytes at a time, each other sequence through
+ * candor__utf8_decode as there. */
+static bool utf8_valid(const char *s, size_t n)
+{
+    const uint64_t high = 0x8080808080808080ull, ones = 0x0101010101010101ull;
+    size_t i = 0;
+    while (i < n) {
+        while (n - i >= 8) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            if ((x & high) || ((x - ones) & ~x & high))
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) {
+            if (!c)
+                return false;
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        size_t k = candor__utf8_decode(s + i, n - i, &cp);
+        if (cp == 0xFFFD && !(k == 3 && memcmp(s + i, "\xEF\xBF\xBD", 3) == 0))
+            return false;
+        i += k;
+    }
+    return true;
+}
+
 /* Copy N bytes as valid UTF-8 (see candor__utf8_sanitize). */
 static char *utf8_copy(const char *s, size_t n, size_t *bad)
 {
@@ -180,7 +214,7 @@ static char *to_utf8(const char *label, const char *s, size_t len, size_t *bad, 
     *bad = 0;
     *unknown = false;
     if (!*name) {
-        if (plain_ascii(s, len) || candor__utf8_valid(s, len))
+        if (utf8_valid(s, len))
             return candor__strndup(s, len);
         bool ascii_label = label && *label && strcmp(tmp, "utf-8") && strcmp(tmp, "utf8");
         if (!ascii_label)
@@ -226,7 +260,7 @@ static char *to_utf8(const char *label, const char *s, size_t len, size_t *bad, 
     /* iconv's output may hold NUL (from the input), and glibc's UTF-8
      * decoder lets through sequences beyond U+10FFFF ("\xf5\xa9\x9a\x93",
      * found by fuzz-triage): check it, never assume it. */
-    if (r && !candor__utf8_valid(r, olen)) {
+    if (r && !utf8_valid(r, olen)) {
         size_t extra = 0;
         char *c = candor__utf8_sanitize(r, olen, &extra);
         free(r);
@@ -1886,17 +1920,23 @@ static bool choose_text(struct walk *w)
             mailmime_decoded_part_free(dec);
         if (!u)
             return false;
-        /* one line ending: LF (libetpan's QP decoder writes CRLF) */
-        char *o = u;
-        for (const char *q = u; *q; q++) {
-            if (*q == '\r') {
+        /* one line ending: LF (libetpan's QP decoder writes CRLF): a lone
+         * CR becomes LF, a CR before LF goes */
+        char *o = strchr(u, '\r');
+        if (o) {
+            const char *q = o;
+            while (*q) {                  /* at a CR */
                 if (q[1] != '\n')
                     *o++ = '\n';
-                continue;
+                q++;
+                const char *cr = strchr(q, '\r');
+                size_t seg = cr ? (size_t)(cr - q) : strlen(q);
+                memmove(o, q, seg);
+                o += seg;
+                q += seg;
             }
-            *o++ = *q;
+            *o = '\0';
         }
-        *o = '\0';
         if (w->body_prio == 1) {
             bool trunc = false;
             text = candor__html_to_text(u, strlen(u), w->lim->max_html_depth,
@@ -2123,6 +2163,54 @@ candor_status_t candor_message_parse(struct candor_message **out, const struct c
     return parse_impl(out, ctx, data, len, false);
 }
 
+/* parse_file reads into buffers kept from one call to the next (two of
+ * them, so that two threads each find one; a thread that finds none
+ * allocates its own): a fresh buffer a message meant a large malloc, often
+ * an mmap and its page faults. A buffer over READ_KEEP bytes is not kept. */
+#define READ_KEEP (4u << 20)
+struct read_buf {
+    char *data;
+    size_t cap;
+};
+static _Atomic(struct read_buf *) read_bufs[2];
+
+static struct read_buf *read_buf_take(void)
+{
+    for (size_t i = 0; i < sizeof read_bufs / sizeof read_bufs[0]; i++) {
+        struct read_buf *b = atomic_exchange(&read_bufs[i], NULL);
+        if (b)
+            return b;
+    }
+    return calloc(1, sizeof(struct read_buf));
+}
+
+static void read_buf_give(struct read_buf *b)
+{
+    if (b->cap > READ_KEEP) {
+        free(b->data);
+        b->data = NULL;
+        b->cap = 0;
+    }
+    for (size_t i = 0; i < sizeof read_bufs / sizeof read_bufs[0]; i++) {
+        struct read_buf *none = NULL;
+        if (atomic_compare_exchange_strong(&read_bufs[i], &none, b))
+            return;
+    }
+    free(b->data);
+    free(b);
+}
+
+__attribute__((destructor)) static void read_bufs_free(void)
+{
+    for (size_t i = 0; i < sizeof read_bufs / sizeof read_bufs[0]; i++) {
+        struct read_buf *b = atomic_exchange(&read_bufs[i], NULL);
+        if (b) {
+            free(b->data);
+            free(b);
+        }
+    }
+}
+
 candor_status_t candor_message_parse_file(struct candor_message **out, const struct candor_ctx *ctx,
                                           const char *path)
 {
@@ -2130,13 +2218,15 @@ candor_status_t candor_message_parse_file(struct candor_message **out, const str
         *out = NULL;
     if (!out || !ctx || !path)
         return candor__fail(CANDOR_EINVAL, "message_parse_file: NULL argument");
-    char *data = NULL;
+    struct read_buf *b = read_buf_take();
+    if (!b)
+        return candor__fail(CANDOR_ENOMEM, "message: out of memory");
     size_t len = 0;
-    candor_status_t st = candor__read_file(path, ctx->limits.max_message_bytes, &data, &len);
-    if (st != CANDOR_OK)
-        return st;
-    st = parse_impl(out, ctx, data, len, true);
-    free(data);
+    candor_status_t st = candor__read_file_into(path, ctx->limits.max_message_bytes, &b->data,
+                                                &b->cap, &len);
+    if (st == CANDOR_OK)
+        st = parse_impl(out, ctx, b->data, len, true);
+    read_buf_give(b);
     return st;
 }
 

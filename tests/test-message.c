@@ -251,6 +251,7 @@ static void test_bodies(void)
           "Content-Type: text/plain; charset=iso-8859-1\n\n\x93quoted\x94\n", "\xe2\x80\x9cquoted\xe2\x80\x9d\n", "" },
         { "flowed",
           "Content-Type: text/plain; charset=utf-8; format=flowed\n\nThis is \nflowed.\n", "This is flowed.", "" },
+        { "lone CR and CRLF", "Content-Type: text/plain\n\na\rb\r\nc\r\rd\r", "a\nb\nc\n\nd\n", "" },
         { "empty body", "Subject: x\n\n", "", "" },
         { "no blank line", "Subject: x\n", "", "" },
     };
