@@ -280,6 +280,7 @@ static void test_base64_sizes(void)
         { "11 bytes", 11, "" }, { "12 bytes", 12, "" }, { "13 bytes", 13, "" },
         { "1000 bytes", 1000, "" }, { "4097 bytes", 4097, "" },
         { "stray characters", 300, " \t!*" },
+        { "neighbours of the alphabet", 700, "@[`{,-.:;\x80\xc1\xe1\xab\xaf\xef" },
     };
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
