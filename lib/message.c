@@ -148,17 +148,6 @@ static bool utf8_valid(const char *s, size_t n)
     return true;
 }
 
-/* Copy N bytes as valid UTF-8 (see candor__utf8_sanitize). */
-static char *utf8_copy(const char *s, size_t n, size_t *bad)
-{
-    if (plain_ascii(s, n)) {
-        if (bad)
-            *bad = 0;
-        return candor__strndup(s, n);
-    }
-    return candor__utf8_sanitize(s, n, bad);
-}
-
 /* ------------------------------------------------------------------ */
 /* charsets                                                            */
 /* ------------------------------------------------------------------ */
@@ -476,6 +465,53 @@ static bool header_name_ok(const char *s, size_t n)
     return true;
 }
 
+/* Header names and values are copied into a few large blocks the message
+ * owns (freed with it) rather than two allocations a field. */
+struct str_block {
+    struct str_block *next;
+    size_t used, cap;
+    char data[];
+};
+
+#define STR_BLOCK 4096
+
+/* N bytes from MSG's blocks, or NULL on OOM. */
+static char *str_alloc(struct candor_message *msg, size_t n)
+{
+    struct str_block *b = msg->strings;
+    if (!b || b->cap - b->used < n) {
+        size_t cap = n > STR_BLOCK ? n : STR_BLOCK;
+        struct str_block *nb = malloc(sizeof *nb + cap);
+        if (!nb)
+            return NULL;
+        nb->used = 0;
+        nb->cap = cap;
+        /* a block that would leave the current one mostly unused goes
+         * behind it */
+        if (b && n > STR_BLOCK / 2) {
+            nb->next = b->next;
+            b->next = nb;
+            nb->used = n;
+            return nb->data;
+        }
+        nb->next = b;
+        msg->strings = b = nb;
+    }
+    char *p = b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+static char *str_copy(struct candor_message *msg, const char *s, size_t n)
+{
+    char *p = str_alloc(msg, n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
 static bool push_header(struct candor_message *msg, size_t *cap, const char *name, size_t nlen,
                         const char *value, size_t vlen)
 {
@@ -489,13 +525,16 @@ static bool push_header(struct candor_message *msg, size_t *cap, const char *nam
     }
     trim(&value, &vlen);
     size_t bad = 0;
-    char *n = candor__strndup(name, nlen);
-    char *v = utf8_copy(value, vlen, &bad);
-    if (!n || !v) {
-        free(n);
-        free(v);
-        return false;
+    char *n = str_copy(msg, name, nlen), *v;
+    if (plain_ascii(value, vlen)) {
+        v = str_copy(msg, value, vlen);
+    } else {
+        char *u = candor__utf8_sanitize(value, vlen, &bad);
+        v = u ? str_copy(msg, u, strlen(u)) : NULL;
+        free(u);
     }
+    if (!n || !v)
+        return false;
     if (bad)
         candor__message_add_error(msg, "header %.60s: %zu byte(s) not UTF-8 replaced", n, bad);
     msg->headers[msg->n_headers].name = n;
@@ -2249,11 +2288,11 @@ void candor_message_free(struct candor_message *msg)
 {
     if (!msg)
         return;
-    for (size_t i = 0; i < msg->n_headers; i++) {
-        free(msg->headers[i].name);
-        free(msg->headers[i].value);
-    }
     free(msg->headers);
+    for (struct str_block *b = msg->strings, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
     free(msg->message_id);
     addr_free(&msg->from);
     addr_free(&msg->sender);

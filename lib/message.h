@@ -25,7 +25,7 @@ struct candor_attachment {
 
 /* A raw header field: NAME as written; VALUE unfolded (CRLF/LF + WSP ->
  * the WSP), not decoded, leading/trailing white space trimmed, sanitised
- * to valid UTF-8. */
+ * to valid UTF-8. Both live in blocks the message owns (never free them). */
 struct candor_header {
     char *name;
     char *value;
@@ -64,6 +64,8 @@ struct candor_message {
     size_t n_attachments;
 
     struct candor_strv errors;     /* human-readable problems */
+
+    void *strings;                 /* the blocks headers[] point into (message.c) */
 
     size_t raw_len;                /* length of the raw message */
     size_t body_offset;            /* offset of the body in the raw message */
