@@ -57,16 +57,35 @@ NOW = "2026-11-24T18:00:00Z"
 
 def decision_client(state, datas, barrier, out):
     import candor
-    with candor.Context(state=state, addresses=[pgtest.OUR_ADDRESS]) as ctx:
-        # open the store and load the model before the clock starts
-        ctx.ack(pgtest.PROBE.replace("probe@", "warm%d@" % os.getpid())
-                .replace("<probe@", "<warm%d@" % os.getpid()).encode(), now=NOW)
-        barrier.wait()
-        t0 = time.time()
-        sent = 0
-        for data in datas:
-            sent += 1 if ctx.ack(data, now=NOW).send else 0
-        out.put((t0, time.time(), len(datas), sent))
+    try:
+        with candor.Context(state=state, addresses=[pgtest.OUR_ADDRESS]) as ctx:
+            # open the store and load the model before the clock starts
+            ctx.ack(pgtest.PROBE.replace("probe@", "warm%d@" % os.getpid()).encode(), now=NOW)
+            barrier.wait(timeout=600)
+            t0 = time.time()
+            sent = 0
+            for data in datas:
+                sent += 1 if ctx.ack(data, now=NOW).send else 0
+            out.put((t0, time.time(), len(datas), sent))
+    except Exception as e:   # noqa: BLE001 - reported by the parent
+        barrier.abort()
+        out.put(("error", "%s: %s" % (type(e).__name__, e)))
+
+
+def init_state(state):
+    """Create the schema once before the clients start (their concurrent
+    first opens are the race test's business, not the benchmark's)."""
+    tmp = tempfile.mkdtemp(prefix="candor-bench-init-")
+    try:
+        mail = os.path.join(tmp, "init.eml")
+        with open(mail, "w") as f:
+            f.write(pgtest.PROBE.replace("probe@", "init@"))
+        p = subprocess.run([pgtest.BIN, "ack", "--state", state, "--now", NOW, mail],
+                           capture_output=True, text=True, timeout=120)
+        if p.returncode != 0:
+            raise RuntimeError("candor ack --state %s: %s" % (state, p.stderr.strip()))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def postgres_cpu(pgdir):
@@ -96,6 +115,7 @@ def postgres_cpu(pgdir):
 
 
 def decisions_run(state, mails, clients, pgdir=None):
+    init_state(state)
     parts = [[m["data"] for m in mails[i::clients]] for i in range(clients)]
     barrier = mp.Barrier(clients + 1)
     out = mp.Queue()
@@ -103,12 +123,18 @@ def decisions_run(state, mails, clients, pgdir=None):
              for i in range(clients)]
     for p in procs:
         p.start()
-    barrier.wait(timeout=300)
+    try:
+        barrier.wait(timeout=600)
+    except Exception:   # noqa: BLE001 - a client failed; its message follows
+        pass
     cpu0 = postgres_cpu(pgdir) if pgdir else None
     res = [out.get(timeout=1800) for _ in procs]
     cpu1 = postgres_cpu(pgdir) if pgdir else None
     for p in procs:
         p.join()
+    errors = [r[1] for r in res if r[0] == "error"]
+    if errors:
+        raise RuntimeError("decision client failed: %s" % errors[0])
     t0 = min(r[0] for r in res)
     t1 = max(r[1] for r in res)
     n = sum(r[2] for r in res)
@@ -145,6 +171,7 @@ def daemon_run(state, mails, sessions, workdir, fake_sendmail):
     d = Daemon({"accept-recipients": "@shop.example"}, workdir=workdir,
                extra_args=["--sendmail", fake_sendmail, "--address", pgtest.OUR_ADDRESS])
     d.state = state
+    init_state(state)
     d.start()
     try:
         barrier = mp.Barrier(sessions + 1)
@@ -171,6 +198,22 @@ def daemon_run(state, mails, sessions, workdir, fake_sendmail):
     return ok / (t1 - t0), ok, bad, (statistics.median(cpu) * 1000 if cpu else float("nan"))
 
 
+def show_decisions(rates, clients, backends, a):
+    print("\nacknowledgement decisions per second (%d decisions, median of %d runs):"
+          % (a.decisions, a.runs))
+    print("| clients | SQLite | PostgreSQL | PG / SQLite | PG server CPU per decision |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for c in clients:
+        s = statistics.median(x[0] for x in rates[("sqlite", c)])
+        if "pg" in backends:
+            p = statistics.median(x[0] for x in rates[("pg", c)])
+            ms = statistics.median(x[1] for x in rates[("pg", c)])
+            print("| %d | %.1f/s | %.1f/s | %.2f | %.2f ms (%.0f decisions/s per core) |"
+                  % (c, s, p, p / s, ms, 1000.0 / ms if ms else float("inf")))
+        else:
+            print("| %d | %.1f/s | - | - | - |" % (c, s))
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -181,6 +224,10 @@ def main():
     ap.add_argument("--messages", type=int, default=1000)
     ap.add_argument("--sessions", type=int, default=8)
     ap.add_argument("--skip-daemon", action="store_true")
+    ap.add_argument("--skip-decisions", action="store_true")
+    ap.add_argument("--pg-synchronous-commit", choices=["on", "off"], default="on",
+                    help="diagnosis: off = commits do not wait for the WAL flush "
+                         "(the server's fsync stays on)")
     a = ap.parse_args()
     clients = [int(x) for x in a.clients.split(",")]
 
@@ -191,6 +238,9 @@ def main():
     try:
         os.environ["CANDOR_TEST_PG"] = pgtest.harness("start", pgdir)
         why = pgtest.pg_backend_problem()
+        if a.pg_synchronous_commit == "off":
+            pgtest.psql(os.environ["CANDOR_TEST_PG"], "ALTER SYSTEM SET synchronous_commit = off")
+            pgtest.psql(os.environ["CANDOR_TEST_PG"], "SELECT pg_reload_conf()")
     except RuntimeError as e:
         why = str(e)
     backends = ["sqlite"] + ([] if why else ["pg"])
@@ -198,12 +248,13 @@ def main():
         print("PostgreSQL not measured: %s" % why)
     try:
         uptime = open("/proc/loadavg").read().split()[:3]
-        print("%s, %d cores, load average %s; PostgreSQL on 127.0.0.1 (TCP), fsync on"
+        print("%s, %d cores, load average %s; PostgreSQL on 127.0.0.1 (TCP), fsync on, "
+              "synchronous_commit %s"
               % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(),
-                 " ".join(uptime)))
+                 " ".join(uptime), a.pg_synchronous_commit))
         # --- decisions
         rates = {}
-        for r in range(a.runs):
+        for r in range(0 if a.skip_decisions else a.runs):
             for c in clients:
                 for b in (backends if r % 2 == 0 else backends[::-1]):
                     tag = "r%dc%d%s" % (r, c, b)
@@ -219,19 +270,8 @@ def main():
                           % (r + 1, c, "s" if c > 1 else " ", b, rate, sent,
                              "" if pg_ms is None else ", server CPU %.2f ms/decision" % pg_ms),
                           flush=True)
-        print("\nacknowledgement decisions per second (%d decisions, median of %d runs):"
-              % (a.decisions, a.runs))
-        print("| clients | SQLite | PostgreSQL | PG / SQLite | PG server CPU per decision |")
-        print("| ---: | ---: | ---: | ---: | ---: |")
-        for c in clients:
-            s = statistics.median(x[0] for x in rates[("sqlite", c)])
-            if "pg" in backends:
-                p = statistics.median(x[0] for x in rates[("pg", c)])
-                ms = statistics.median(x[1] for x in rates[("pg", c)])
-                print("| %d | %.1f/s | %.1f/s | %.2f | %.2f ms (%.0f decisions/s per core) |"
-                      % (c, s, p, p / s, ms, 1000.0 / ms if ms else float("inf")))
-            else:
-                print("| %d | %.1f/s | - | - | - |" % (c, s))
+        if not a.skip_decisions:
+            show_decisions(rates, clients, backends, a)
         # --- daemon
         if not a.skip_daemon:
             fake = os.path.join(tmp, "sendmail")
