@@ -9,16 +9,20 @@
  * so an acknowledgement whose hand-over a crash interrupted is taken as
  * sent (marker below): at most once, never twice.
  *
- * At start-up the acknowledgements the store lists as pending (recorded,
- * never marked sent: a crash or a sendmail failure) are handed over once,
- * oldest first, and marked sent after sendmail exits 0.
+ * The acknowledgements the store lists as pending (recorded, never marked
+ * sent: a crash or a sendmail failure) are handed over at start-up and then
+ * periodically with a backoff (below), and marked sent after sendmail
+ * exits 0.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -164,6 +168,204 @@ static bool handover_interrupted(struct candor_store *store, const char *ticket)
     return r;
 }
 
+/* ---- who holds an acknowledgement: never two hands at once ----
+ * A session claims its ticket as soon as its decision says send (before
+ * the file is even written) and releases it after the hand-over (or the
+ * failed delivery); the retry thread skips claimed tickets and claims the
+ * ones it hands over. */
+static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
+static char (*claims)[32];
+static size_t n_claims, cap_claims;
+
+bool lmtpd_ack_claim(const char *ticket)
+{
+    if (!ticket || strlen(ticket) >= 32)
+        return false;
+    bool ok = true;
+    pthread_mutex_lock(&claim_lock);
+    for (size_t i = 0; i < n_claims && ok; i++)
+        if (strcmp(claims[i], ticket) == 0)
+            ok = false;
+    if (ok && n_claims == cap_claims) {
+        size_t cap = cap_claims ? cap_claims * 2 : 64;
+        char (*p)[32] = realloc(claims, cap * sizeof *p);
+        if (p) {
+            claims = p;
+            cap_claims = cap;
+        } else {
+            ok = false;
+        }
+    }
+    if (ok)
+        snprintf(claims[n_claims++], 32, "%s", ticket);
+    pthread_mutex_unlock(&claim_lock);
+    return ok;
+}
+
+void lmtpd_ack_release(const char *ticket)
+{
+    if (!ticket)
+        return;
+    pthread_mutex_lock(&claim_lock);
+    for (size_t i = 0; i < n_claims; i++)
+        if (strcmp(claims[i], ticket) == 0) {
+            memcpy(claims[i], claims[--n_claims], 32);
+            break;
+        }
+    pthread_mutex_unlock(&claim_lock);
+}
+
+/* ---- retrying pending acknowledgements ----
+ * At start-up (before any session runs) and then every ack-retry-interval
+ * seconds, the acknowledgements the store lists as pending are handed
+ * over, oldest first, each at most once at a time (claims), with a backoff
+ * per ticket after a failed sendmail (interval, 2x, 4x... up to
+ * ack-retry-max-interval). Only acknowledgements of mail this daemon
+ * durably delivered go: the original (the acknowledgement's In-Reply-To)
+ * must be in the delivery log and still in the maildir — a decision whose
+ * delivery failed (451) waits for the MTA's retry. In the periodic rounds
+ * a ticket must also have been pending in the round before (a session
+ * claims its ticket right after its decision; this is a second belt). */
+struct retry_state {
+    char ticket[32];
+    int attempts;
+    double next_at;     /* monotonic seconds: not before */
+    bool seen, listed;
+};
+static struct retry_state *rstate;
+static size_t n_rstate, cap_rstate;
+
+static struct retry_state *rstate_get(const char *ticket)
+{
+    for (size_t i = 0; i < n_rstate; i++)
+        if (strcmp(rstate[i].ticket, ticket) == 0)
+            return &rstate[i];
+    if (strlen(ticket) >= sizeof rstate[0].ticket)
+        return NULL;
+    if (n_rstate == cap_rstate) {
+        size_t cap = cap_rstate ? cap_rstate * 2 : 64;
+        struct retry_state *p = realloc(rstate, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        rstate = p;
+        cap_rstate = cap;
+    }
+    struct retry_state *r = &rstate[n_rstate++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->ticket, sizeof r->ticket, "%s", ticket);
+    return r;
+}
+
+/* The id in the acknowledgement's In-Reply-To (new string), or NULL. */
+static char *in_reply_to(const char *message)
+{
+    const char *end = strstr(message, "\r\n\r\n");
+    if (!end)
+        end = message + strlen(message);
+    for (const char *p = message; p && p < end; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (strncasecmp(p, "In-Reply-To: <", 14) == 0) {
+            const char *id = p + 14, *gt = strchr(id, '>');
+            if (gt && gt < end && gt - id < 1000)
+                return strndup(id, (size_t)(gt - id));
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* Is the original of this acknowledgement durably in the maildir? */
+static bool original_delivered(struct candor_store *store, const char *message)
+{
+    char *id = in_reply_to(message);
+    if (!id)
+        return true;    /* no Message-ID to go by: as at any start-up before */
+    char *path = NULL;
+    bool ok = candor_store_delivery_path(store, id, &path) == CANDOR_OK && path &&
+              lmtpd_still_delivered(path);
+    candor_free(path);
+    free(id);
+    return ok;
+}
+
+static void retry_round(struct lmtpd_conf *conf, struct candor_store *store, bool startup)
+{
+    char *json = NULL;
+    if (candor_store_pending_acks(store, &json) != CANDOR_OK || !json) {
+        lmtpd_log("-: pending acknowledgements: %s", candor_errmsg());
+        return;
+    }
+    struct json_object *arr = json_tokener_parse(json);
+    candor_free(json);
+    size_t n = arr && json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
+    size_t sent = 0, tried = 0;
+    double now = lmtpd_wall_now();
+    for (size_t i = 0; i < n_rstate; i++)
+        rstate[i].listed = false;
+    for (size_t i = 0; i < n && !atomic_load(&lmtpd.draining); i++) {
+        struct json_object *o = json_object_array_get_idx(arr, i), *t, *r, *m;
+        if (!json_object_object_get_ex(o, "ticket", &t) ||
+            !json_object_object_get_ex(o, "recipient", &r) ||
+            !json_object_object_get_ex(o, "message", &m) ||
+            !json_object_is_type(m, json_type_string))
+            continue;
+        const char *ticket = json_object_get_string(t), *to = json_object_get_string(r);
+        const char *text = json_object_get_string(m);
+        struct retry_state *rs = rstate_get(ticket);
+        if (!rs)
+            continue;
+        rs->listed = true;
+        bool seen = rs->seen;
+        rs->seen = true;
+        if ((!startup && !seen) || now < rs->next_at)
+            continue;
+        if (!lmtpd_ack_claim(ticket))
+            continue;   /* a session is handing it over */
+        if (!original_delivered(store, text)) {
+            lmtpd_ack_release(ticket);
+            continue;   /* its delivery has not completed: the MTA retries it */
+        }
+        tried++;
+        if (handover_interrupted(store, ticket)) {
+            lmtpd_store_write_begin();
+            candor_store_ack_sent(store, ticket, 0);
+            lmtpd_store_write_end();
+            lmtpd_log("-: pending ack ticket=%s to=<%s> not sent again: its hand-over to sendmail "
+                      "was under way when the daemon stopped (sendmail had the whole message)", ticket, to);
+            rs->listed = false;
+        } else if (!lmtpd_handover_begin(store, ticket)) {
+            lmtpd_log("-: pending ack ticket=%s still pending", ticket);
+        } else if (lmtpd_sendmail(conf, to, text)) {
+            lmtpd_store_write_begin();
+            if (candor_store_ack_sent(store, ticket, 0) == CANDOR_OK)
+                sent++;
+            lmtpd_store_write_end();
+            lmtpd_log("-: pending ack ticket=%s sent to=<%s>", ticket, to);
+            rs->listed = false;
+        } else {
+            lmtpd_handover_failed(store, ticket);
+            rs->attempts++;
+            double wait = (double)conf->ack_retry_interval;
+            for (int k = 1; k < rs->attempts && wait < conf->ack_retry_max_interval; k++)
+                wait *= 2;
+            if (wait > conf->ack_retry_max_interval)
+                wait = (double)conf->ack_retry_max_interval;
+            rs->next_at = lmtpd_wall_now() + wait;
+            lmtpd_log("-: pending ack ticket=%s still pending (attempt %d; next in %.0f s)",
+                      ticket, rs->attempts, wait);
+        }
+        lmtpd_ack_release(ticket);
+    }
+    if (tried)
+        lmtpd_log("-: pending acknowledgements: %zu of %zu handed over", sent, tried);
+    /* forget tickets no longer pending (sent, here or elsewhere) */
+    for (size_t i = 0; i < n_rstate;)
+        if (!rstate[i].listed)
+            rstate[i] = rstate[--n_rstate];
+        else
+            i++;
+    json_object_put(arr);
+}
+
 void lmtpd_retry_pending(struct lmtpd_conf *conf)
 {
     if (lmtpd.opts.no_ack)
@@ -173,49 +375,65 @@ void lmtpd_retry_pending(struct lmtpd_conf *conf)
         lmtpd_log("-: pending acknowledgements: cannot open the state: %s", candor_errmsg());
         return;
     }
-    char *json = NULL;
-    if (candor_store_pending_acks(store, &json) != CANDOR_OK || !json) {
-        lmtpd_log("-: pending acknowledgements: %s", candor_errmsg());
-        candor_store_free(store);
-        return;
-    }
-    struct json_object *arr = json_tokener_parse(json);
-    candor_free(json);
-    size_t n = arr && json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
-    size_t sent = 0;
-    for (size_t i = 0; i < n && !atomic_load(&lmtpd.draining); i++) {
-        struct json_object *o = json_object_array_get_idx(arr, i), *t, *r, *m;
-        if (!json_object_object_get_ex(o, "ticket", &t) ||
-            !json_object_object_get_ex(o, "recipient", &r) ||
-            !json_object_object_get_ex(o, "message", &m) ||
-            !json_object_is_type(m, json_type_string))
-            continue;
-        const char *ticket = json_object_get_string(t), *to = json_object_get_string(r);
-        if (handover_interrupted(store, ticket)) {
-            lmtpd_store_write_begin();
-            candor_store_ack_sent(store, ticket, 0);
-            lmtpd_store_write_end();
-            lmtpd_log("-: pending ack ticket=%s to=<%s> not sent again: its hand-over to sendmail "
-                      "was under way when the daemon stopped (sendmail had the whole message)", ticket, to);
-            continue;
-        }
-        if (!lmtpd_handover_begin(store, ticket)) {
-            lmtpd_log("-: pending ack ticket=%s still pending", ticket);
-            continue;
-        }
-        if (lmtpd_sendmail(conf, to, json_object_get_string(m))) {
-            lmtpd_store_write_begin();
-            if (candor_store_ack_sent(store, ticket, 0) == CANDOR_OK)
-                sent++;
-            lmtpd_store_write_end();
-            lmtpd_log("-: pending ack ticket=%s sent to=<%s>", ticket, to);
-        } else {
-            lmtpd_handover_failed(store, ticket);
-            lmtpd_log("-: pending ack ticket=%s still pending", ticket);
-        }
-    }
-    if (n)
-        lmtpd_log("-: pending acknowledgements: %zu of %zu handed over", sent, n);
-    json_object_put(arr);
+    retry_round(conf, store, true);
     candor_store_free(store);
+}
+
+static pthread_t retry_thread;
+static bool retry_started;
+
+static void *retry_main(void *arg)
+{
+    (void)arg;
+    struct lmtpd_conf *conf = NULL;
+    struct candor_store *store = NULL;
+    for (;;) {
+        struct lmtpd_conf *cur = lmtpd_conf_get();
+        struct pollfd p = { lmtpd.drain_fd, POLLIN, 0 };
+        int r = poll(&p, 1, (int)(cur->ack_retry_interval * 1000));
+        if (r > 0 || atomic_load(&lmtpd.draining)) {
+            lmtpd_conf_put(cur);
+            break;
+        }
+        if (cur != conf) {   /* first round, or reloaded: a store for it */
+            candor_store_free(store);
+            store = NULL;
+            if (conf)
+                lmtpd_conf_put(conf);
+            conf = cur;
+            if (candor_store_open(&store, conf->ctx, conf->state, 0) != CANDOR_OK) {
+                lmtpd_log("-: pending acknowledgements: cannot open the state: %s",
+                          candor_errmsg());
+                store = NULL;
+            }
+        } else {
+            lmtpd_conf_put(cur);
+        }
+        if (store)
+            retry_round(conf, store, false);
+    }
+    candor_store_free(store);
+    if (conf)
+        lmtpd_conf_put(conf);
+    return NULL;
+}
+
+void lmtpd_retry_start(void)
+{
+    if (lmtpd.opts.no_ack)
+        return;
+    retry_started = pthread_create(&retry_thread, NULL, retry_main, NULL) == 0;
+    if (!retry_started)
+        lmtpd_log("-: pending acknowledgements: no retry thread (%s); retried at start-up only",
+                  strerror(errno));
+}
+
+void lmtpd_retry_stop(void)
+{
+    if (retry_started)
+        pthread_join(retry_thread, NULL);
+    retry_started = false;
+    free(rstate);
+    rstate = NULL;
+    n_rstate = cap_rstate = 0;
 }

@@ -327,9 +327,7 @@ static int maildir_write(const char *dir, const char *name_in, const char *head,
     return 0;
 }
 
-/* Is the message recorded at PATH (…/new/NAME) still in the maildir: in
- * new/, or moved by a reader into cur/ as NAME:2,FLAGS? */
-static bool still_there(const char *path)
+bool lmtpd_still_delivered(const char *path)
 {
     struct stat st;
     if (stat(path, &st) == 0)
@@ -765,7 +763,7 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
     char *hdrs = NULL, *msgid = NULL;
     struct strbuf clean = { 0 }, head = { 0 };
     enum lmtpd_outcome outcome = LMTPD_TEMPFAIL;
-    bool to_team = false, to_sent = false;
+    bool to_team = false, to_sent = false, claimed = false;
     const char *team_rcpt = NULL;
     for (size_t i = 0; i < env->n_rcpts; i++) {
         if (conf->sent_address && strcmp(env->rcpts[i], conf->sent_address) == 0) {
@@ -828,7 +826,7 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         char *prev = NULL;
         candor_status_t s = candor_store_delivery_find(store, key, 0, conf->redelivery_window,
                                                        &delivered, &prev);
-        if (s == CANDOR_OK && (delivered || still_there(prev))) {
+        if (s == CANDOR_OK && (delivered || lmtpd_still_delivered(prev))) {
             if (!delivered) {
                 lmtpd_store_write_begin();
                 candor_store_delivery_record(store, key, msgid, prev, 1, 0, 0);
@@ -927,6 +925,9 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
                 reason = candor_ack_reason(ack);
             if (candor_ack_ticket(ack))
                 ticket = candor_ack_ticket(ack);
+            /* ours to hand over: the retry thread keeps its hands off */
+            if (strcmp(decision, "ack") == 0 && candor_ack_ticket(ack))
+                claimed = lmtpd_ack_claim(candor_ack_ticket(ack));
         }
     }
     if (res && candor_result_headers(res, strcmp(ticket, "-") ? ticket : NULL, "\n", &hdrs)
@@ -993,7 +994,8 @@ done:
     }
     if (outcome == LMTPD_DELIVERED && ack && strcmp(status, "delivered") == 0) {
         const char *t = candor_ack_ticket(ack);
-        if (candor_ack_send(ack) && candor_ack_message(ack) && candor_ack_recipient(ack) && t) {
+        if (candor_ack_send(ack) && candor_ack_message(ack) && candor_ack_recipient(ack) && t &&
+            claimed) {
             out->ticket = strdup(t);
             out->recipient = strdup(candor_ack_recipient(ack));
             out->message = strdup(candor_ack_message(ack));
@@ -1002,16 +1004,25 @@ done:
             /* the MTA's retry of a message whose first delivery failed after
              * its acknowledgement was recorded: that one is still pending,
              * and now the message is durable, it may go */
-            find_pending(store, t, out);
+            if (lmtpd_ack_claim(t)) {
+                find_pending(store, t, out);
+                if (!out->ticket)
+                    lmtpd_ack_release(t);
+                else
+                    claimed = true;
+            }
         }
         if (out->ticket && (!out->recipient || !out->message)) {
             free(out->ticket);
             free(out->recipient);
             free(out->message);
-            out->ticket = out->recipient = out->message = NULL;
+            out->ticket = out->recipient = out->message = NULL;   /* the retry sends it */
             lmtpd_log("%s: out of memory for the acknowledgement of %s (left pending)", qid, t);
         }
     }
+    /* the claim goes with the hand-over (released there), else now */
+    if (claimed && !out->ticket && ack && candor_ack_ticket(ack))
+        lmtpd_ack_release(candor_ack_ticket(ack));
     candor_ack_free(ack);
     candor_result_free(res);
     candor_message_free(msg);
@@ -1078,5 +1089,9 @@ void lmtpd_ack_handover(struct lmtpd_worker *w, struct lmtpd_conf *conf, const c
         lmtpd_handover_failed(w->store, p->ticket);
         lmtpd_log("%s: ack ticket=%s left pending (sendmail failed)", qid, p->ticket);
     }
-    lmtpd_pending_free(p);
+    lmtpd_ack_release(p->ticket);
+    free(p->ticket);
+    free(p->recipient);
+    free(p->message);
+    p->ticket = p->recipient = p->message = NULL;
 }

@@ -31,6 +31,8 @@
 #define LMTPD_DEFAULT_MAX_RECIPIENTS 1000
 #define LMTPD_DEFAULT_REDELIVERY_WINDOW 604800L  /* s: 7 days */
 #define LMTPD_DEFAULT_SENDMAIL_TIMEOUT 60     /* s */
+#define LMTPD_DEFAULT_ACK_RETRY_INTERVAL 60   /* s between retry rounds of pending acks */
+#define LMTPD_DEFAULT_ACK_RETRY_MAX_INTERVAL 3600  /* s: the backoff's ceiling per ack */
 
 #define LMTPD_MAX_ADDRESSES 64
 
@@ -58,6 +60,7 @@ struct lmtpd_conf {
     long max_connections, idle_timeout, command_timeout;
     long max_line_bytes, max_data_line_bytes, max_message_bytes, max_recipients;
     long redelivery_window, sendmail_timeout;
+    long ack_retry_interval, ack_retry_max_interval;
     bool folder_per_intent;       /* deliver into DIR/.<intent>/ */
     char *accept;                 /* accept-recipients: "*" or list of addr / @domain */
     char *sent_address;           /* copies of our replies arrive here, normalised */
@@ -145,9 +148,21 @@ bool lmtpd_sendmail(const struct lmtpd_conf *conf, const char *recipient, const 
  * could not, do not hand it over); after a sendmail failure, clear it. */
 bool lmtpd_handover_begin(struct candor_store *store, const char *ticket);
 void lmtpd_handover_failed(struct candor_store *store, const char *ticket);
-/* Retry the acknowledgements the store lists as pending (start-up); one
- * whose hand-over was interrupted by a crash is not sent again. */
+/* Retry the acknowledgements the store lists as pending (start-up, before
+ * any session); one whose hand-over was interrupted by a crash is not sent
+ * again, one whose message is not durably delivered waits. */
 void lmtpd_retry_pending(struct lmtpd_conf *conf);
+/* The thread that retries them every ack-retry-interval seconds (with a
+ * backoff per ack) until the daemon drains; stop joins it. */
+void lmtpd_retry_start(void);
+void lmtpd_retry_stop(void);
+/* Hold TICKET's acknowledgement (false: someone else holds it); release. */
+bool lmtpd_ack_claim(const char *ticket);
+void lmtpd_ack_release(const char *ticket);
+
+/* deliver.c: is the message delivered at PATH (…/new/NAME) still in the
+ * maildir (in new/, or moved by a reader into cur/ as NAME:2,FLAGS)? */
+bool lmtpd_still_delivered(const char *path);
 
 /* sha256.c */
 void lmtpd_sha256(const void *data, size_t len, unsigned char out[32]);

@@ -212,6 +212,10 @@ static struct lmtpd_conf *conf_load(void)
     c->redelivery_window = candor_ctx_setting_int(x, "redelivery-window",
                                                   LMTPD_DEFAULT_REDELIVERY_WINDOW);
     c->sendmail_timeout = candor_ctx_setting_int(x, "sendmail-timeout", LMTPD_DEFAULT_SENDMAIL_TIMEOUT);
+    c->ack_retry_interval = candor_ctx_setting_int(x, "ack-retry-interval",
+                                                   LMTPD_DEFAULT_ACK_RETRY_INTERVAL);
+    c->ack_retry_max_interval = candor_ctx_setting_int(x, "ack-retry-max-interval",
+                                                       LMTPD_DEFAULT_ACK_RETRY_MAX_INTERVAL);
     const char *fpi = candor_ctx_setting_str(x, "folder-per-intent");
     c->folder_per_intent = fpi && (strcmp(fpi, "yes") == 0 || strcmp(fpi, "true") == 0 ||
                                    strcmp(fpi, "1") == 0);
@@ -227,6 +231,10 @@ static struct lmtpd_conf *conf_load(void)
     if (c->max_connections < 1) bad = "max-connections";
     else if (c->idle_timeout < 1) bad = "idle-timeout";
     else if (c->command_timeout < 1) bad = "command-timeout";
+    else if (c->ack_retry_interval < 1 || c->ack_retry_interval > 86400)
+        bad = "ack-retry-interval (1 to 86400)";
+    else if (c->ack_retry_max_interval < c->ack_retry_interval)
+        bad = "ack-retry-max-interval (at least ack-retry-interval)";
     else if (c->max_line_bytes < 512) bad = "max-line-bytes (at least 512)";
     else if (c->max_data_line_bytes < 1000) bad = "max-data-line-bytes (at least 1000)";
     else if (c->max_message_bytes < 1024) bad = "max-message-bytes";
@@ -564,8 +572,10 @@ int main(int argc, char **argv)
      * any session can record new ones (the socket is bound: the MTA's
      * connections wait in the backlog), so no acknowledgement is in two
      * hands at once */
-    if (!o->no_ack)
+    if (!o->no_ack) {
         lmtpd_retry_pending(lmtpd.conf);
+        lmtpd_retry_start();
+    }
 
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -638,6 +648,7 @@ int main(int argc, char **argv)
     while (lmtpd.sessions > 0)
         pthread_cond_wait(&lmtpd.idle, &lmtpd.lock);
     pthread_mutex_unlock(&lmtpd.lock);
+    lmtpd_retry_stop();
     if (o->pid_file)
         unlink(o->pid_file);
     if (o->listen && strncmp(o->listen, "unix:", 5) == 0)

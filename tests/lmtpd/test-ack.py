@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The acknowledgement hand-over, with a fake sendmail that records each
 call: sent with -f <> -i -- RECIPIENT only after the 250; a sendmail failure
-leaves it pending and the next start-up sends it, once; a crash while
+leaves it pending and the next start-up sends it, once, as does a periodic
+retry round (with a backoff) while the daemon runs; a crash while
 sendmail runs does not make the next start-up send it again (and that
 sendmail still finishes); --no-ack sends nothing."""
 import os
@@ -122,7 +123,37 @@ try:
 finally:
     d.stop()
 
-# 4. --no-ack: nothing leaves
+# 4. periodic retry: a failed hand-over is retried while the daemon runs,
+# with a backoff, once it works it is sent exactly once
+mode("fail")
+n = len(sent())
+os.makedirs(os.path.join(tmp, "retry"))
+d = Daemon({"ack-retry-interval": "1", "ack-retry-max-interval": "2"}, extra_args=args,
+           workdir=os.path.join(tmp, "retry")).start()
+try:
+    dr = deliver(d, "erin@customer.example", "e1@customer.example")
+    r.check("retry: delivered 250", dr == [250], dr)
+    r.check("retry: the session's hand-over failed", wait_for(
+        lambda: "left pending (sendmail failed)" in d.read_log(), 10))
+    r.check("retry: periodic attempts while sendmail fails, backing off", wait_for(
+        lambda: "still pending (attempt 2; next in 2 s)" in d.read_log(), 15), d.read_log()[-800:])
+    mode("ok")
+    r.check("retry: sent by a periodic round once sendmail works", wait_for(
+        lambda: len(sent()) == n + 1 and "pending ack ticket=" in d.read_log() and
+        " sent to=<erin@customer.example>" in d.read_log(), 15), d.read_log()[-800:])
+    time.sleep(3)
+    r.check("retry: never a second copy", len(sent()) == n + 1, sent())
+    # a fresh acknowledgement that goes out at once is not touched by the retry
+    dr = deliver(d, "frank@customer.example", "f1@customer.example")
+    wait_for(lambda: len(sent()) == n + 2, 10)
+    time.sleep(3)
+    r.check("retry: a session's own hand-over is not repeated by the retry",
+            len(sent()) == n + 2 and d.read_log().count("<frank@customer.example>") == 2,
+            d.read_log()[-800:])
+finally:
+    d.stop()
+
+# 5. --no-ack: nothing leaves
 mode("ok")
 n = len(sent())
 d = Daemon(extra_args=args + ["--no-ack"]).start()
