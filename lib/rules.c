@@ -109,9 +109,16 @@ struct candor_rules {
     size_t *lit_len;           /* strlen of each literal */
     uint8_t cls[256];          /* byte -> class (0: in no literal) */
     size_t n_cls;
-    int32_t *delta;            /* n_states * n_cls */
+    int32_t *delta;            /* n_states * n_cls (while building) */
     int32_t *out;              /* state -> literal ending here, or -1 */
     int32_t *dict;             /* state -> nearest proper suffix state with an output, or 0 */
+    /* The walk's table: states numbered in breadth-first order (the
+     * shallow states the walk mostly visits lie together), each entry
+     * the next state with AC_EMIT set when that state ends a literal
+     * (itself or by its dictionary link). 16-bit entries while the states
+     * fit, else 32-bit. */
+    uint16_t *walk16;
+    uint32_t *walk32;
     size_t n_states;
 };
 
@@ -550,6 +557,9 @@ static void rules_clauses(const char *pattern, struct litset **out, size_t *n)
 /* Aho-Corasick automaton                                               */
 /* ------------------------------------------------------------------ */
 
+#define AC_EMIT16 0x8000u
+#define AC_EMIT32 0x80000000u
+
 static candor_status_t ac_build(struct candor_rules *r)
 {
     memset(r->cls, 0, sizeof r->cls);
@@ -618,7 +628,46 @@ static candor_status_t ac_build(struct candor_rules *r)
         }
     }
     free(fail);
+    /* Renumber breadth-first (QUEUE holds every state but the root in
+     * that order) into the walk's table. */
+    uint32_t *id = malloc(ns * sizeof *id);
+    int32_t *nout = malloc(ns * sizeof *nout), *ndict = malloc(ns * sizeof *ndict);
+    bool small = ns < AC_EMIT16;
+    if (small)
+        r->walk16 = malloc(ns * K * sizeof *r->walk16);
+    else
+        r->walk32 = malloc(ns * K * sizeof *r->walk32);
+    if (!id || !nout || !ndict || (small ? !r->walk16 : !r->walk32)) {
+        free(id);
+        free(nout);
+        free(ndict);
+        free(queue);
+        return candor__fail(CANDOR_ENOMEM, "out of memory");
+    }
+    id[0] = 0;
+    for (size_t i = 0; i < qt; i++)
+        id[queue[i]] = (uint32_t)i + 1;
     free(queue);
+    for (size_t o = 0; o < ns; o++) {
+        size_t n = id[o];
+        nout[n] = r->out[o];
+        ndict[n] = r->dict[o] > 0 ? (int32_t)id[r->dict[o]] : 0;
+        for (size_t k = 0; k < K; k++) {
+            int32_t t = r->delta[o * K + k];
+            bool emit = r->out[t] >= 0 || r->dict[t] > 0;
+            if (small)
+                r->walk16[n * K + k] = (uint16_t)(id[t] | (emit ? AC_EMIT16 : 0));
+            else
+                r->walk32[n * K + k] = id[t] | (emit ? AC_EMIT32 : 0);
+        }
+    }
+    free(id);
+    free(r->out);
+    free(r->dict);
+    free(r->delta);
+    r->delta = NULL;
+    r->out = nout;
+    r->dict = ndict;
     r->lit_len = malloc((r->n_lits ? r->n_lits : 1) * sizeof *r->lit_len);
     if (!r->lit_len)
         return candor__fail(CANDOR_ENOMEM, "out of memory");
@@ -684,6 +733,8 @@ static void rules_free(struct candor_rules *r)
     free(r->delta);
     free(r->out);
     free(r->dict);
+    free(r->walk16);
+    free(r->walk32);
     free(r);
 }
 
@@ -1528,11 +1579,21 @@ static candor_status_t run_field_len(struct run *x, enum field f, const char *s,
      * at most its width before the earliest literal of each of its sets. */
     bool same = flen == len || strlen(folded) == len;
     size_t K = r->n_cls;
-    int32_t st = 0;
     const unsigned char *p = (const unsigned char *)folded;
+    size_t st = 0;
     for (size_t j = 0; j < flen; j++) {
-        st = r->delta[(size_t)st * K + r->cls[p[j]]];
-        for (int32_t t = r->out[st] >= 0 ? st : r->dict[st]; t > 0; t = r->dict[t]) {
+        if (r->walk16) {
+            unsigned e = r->walk16[st * K + r->cls[p[j]]];
+            st = e & (AC_EMIT16 - 1);
+            if (!(e & AC_EMIT16))
+                continue;
+        } else {
+            uint32_t e = r->walk32[st * K + r->cls[p[j]]];
+            st = e & (AC_EMIT32 - 1);
+            if (!(e & AC_EMIT32))
+                continue;
+        }
+        for (int32_t t = r->out[st] >= 0 ? (int32_t)st : r->dict[st]; t > 0; t = r->dict[t]) {
             int32_t l = r->out[t];
             if (x->lit_seen[l])
                 continue;
