@@ -497,9 +497,17 @@ static size_t sent_token(const char *s, size_t len, size_t *pos, char *tok, bool
     int run = 0;
     while (i < len) {
         uint32_t cp;
-        size_t k = candor__utf8_decode(s + i, len - i, &cp);
-        if (candor__unicode_is_wordchar(cp))
-            break;
+        size_t k = 1;
+        unsigned char c0 = (unsigned char)s[i];
+        if (c0 < 0x80) {   /* ASCII: no decoding */
+            if (candor__is_alnum(c0) || c0 == '_')
+                break;
+            cp = c0;
+        } else {
+            k = candor__utf8_decode(s + i, len - i, &cp);
+            if (candor__unicode_is_wordchar(cp))
+                break;
+        }
         if (cp == '!') {
             if (++run >= 2)
                 (*bangs)++;
@@ -513,6 +521,21 @@ static size_t sent_token(const char *s, size_t len, size_t *pos, char *tok, bool
     }
     size_t n = 0, upper = 0, lower = 0;
     while (i < len) {
+        unsigned char c0 = (unsigned char)s[i];
+        if (c0 < 0x80 && c0 != '\'') {   /* ASCII: the same steps, inline */
+            if (!candor__is_alnum(c0) && c0 != '_')
+                break;
+            if (c0 >= 'A' && c0 <= 'Z') {
+                upper++;
+                c0 += 32;
+            } else if (c0 >= 'a') {
+                lower++;
+            }
+            if (n + 1 < TOKMAX)
+                tok[n++] = (char)c0;
+            i++;
+            continue;
+        }
         uint32_t cp;
         size_t k = candor__utf8_decode(s + i, len - i, &cp);
         if ((cp == '\'' || cp == 0x2019) && n > 0 && i + k < len) {
