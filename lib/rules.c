@@ -107,6 +107,10 @@ struct candor_rules {
     size_t **lit_rules;        /* per literal: unit index << 3 | literal set */
     size_t *lit_nrules;
     size_t *lit_len;           /* strlen of each literal */
+    /* per unit and literal set (unit << 3 | set): its literals, at
+     * set_lits[set_start[us] .. set_start[us + 1]) */
+    size_t *set_start;
+    uint32_t *set_lits;
     uint8_t cls[256];          /* byte -> class (0: in no literal) */
     size_t n_cls;
     int32_t *delta;            /* n_states * n_cls (while building) */
@@ -673,6 +677,29 @@ static candor_status_t ac_build(struct candor_rules *r)
         return candor__fail(CANDOR_ENOMEM, "out of memory");
     for (size_t i = 0; i < r->n_lits; i++)
         r->lit_len[i] = strlen(r->lits[i]);
+    /* the literals of each unit's sets (the reverse of lit_rules) */
+    size_t nus = (r->n_units << 3) + 1, total_refs = 0;
+    r->set_start = calloc(nus + 1, sizeof *r->set_start);
+    if (!r->set_start)
+        return candor__fail(CANDOR_ENOMEM, "out of memory");
+    for (size_t i = 0; i < r->n_lits; i++)
+        for (size_t k = 0; k < r->lit_nrules[i]; k++) {
+            r->set_start[r->lit_rules[i][k] + 1]++;
+            total_refs++;
+        }
+    for (size_t us = 0; us < nus; us++)
+        r->set_start[us + 1] += r->set_start[us];
+    r->set_lits = malloc((total_refs ? total_refs : 1) * sizeof *r->set_lits);
+    size_t *fill = malloc(nus * sizeof *fill);
+    if (!r->set_lits || !fill) {
+        free(fill);
+        return candor__fail(CANDOR_ENOMEM, "out of memory");
+    }
+    memcpy(fill, r->set_start, nus * sizeof *fill);
+    for (size_t i = 0; i < r->n_lits; i++)
+        for (size_t k = 0; k < r->lit_nrules[i]; k++)
+            r->set_lits[fill[r->lit_rules[i][k]]++] = (uint32_t)i;
+    free(fill);
     return CANDOR_OK;
 }
 
@@ -685,11 +712,24 @@ void *candor__rules_compile(const char *pattern, bool caseless)
     return candor__rules_compile_opts(pattern, caseless, true);
 }
 
+static pcre2_code *compile_pattern(const char *pattern, bool caseless, bool ucp, uint32_t extra);
+
 void *candor__rules_compile_opts(const char *pattern, bool caseless, bool ucp)
+{
+    return compile_pattern(pattern, caseless, ucp, 0);
+}
+
+/* A rule's pattern: an offset limit may be set when it is matched. */
+static pcre2_code *rule_compile(const char *pattern, bool caseless)
+{
+    return compile_pattern(pattern, caseless, true, PCRE2_USE_OFFSET_LIMIT);
+}
+
+static pcre2_code *compile_pattern(const char *pattern, bool caseless, bool ucp, uint32_t extra)
 {
     int err;
     PCRE2_SIZE off;
-    uint32_t opts = PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C | PCRE2_MATCH_INVALID_UTF;
+    uint32_t opts = PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C | PCRE2_MATCH_INVALID_UTF | extra;
     if (ucp)
         opts |= PCRE2_UCP;
     if (caseless)
@@ -730,6 +770,8 @@ static void rules_free(struct candor_rules *r)
     free(r->lit_rules);
     free(r->lit_nrules);
     free(r->lit_len);
+    free(r->set_start);
+    free(r->set_lits);
     free(r->delta);
     free(r->out);
     free(r->dict);
@@ -1364,7 +1406,7 @@ static candor_status_t load_rule(struct candor_ctx *ctx, struct candor_rules *r,
         return candor__config_fail(file, node, "rule %s: pattern longer than %u bytes",
                                    ru->id, MAX_PATTERN_BYTES);
     }
-    ru->code = candor__rules_compile(pat, caseless);
+    ru->code = rule_compile(pat, caseless);
     if (!ru->code) {
         char why[300];
         snprintf(why, sizeof why, "%s", candor_errmsg());
@@ -1384,7 +1426,7 @@ static candor_status_t load_rule(struct candor_ctx *ctx, struct candor_rules *r,
     pcre2_code **codes = np ? calloc(np, sizeof *codes) : NULL;
     bool split = np > 0 && codes;
     for (size_t i = 0; split && i < np; i++) {
-        codes[i] = candor__rules_compile(parts[i], caseless);
+        codes[i] = rule_compile(parts[i], caseless);
         if (!codes[i])
             split = false;
     }
@@ -1509,7 +1551,7 @@ struct run {
     pcre2_match_context *mc;
     uint8_t *cand;             /* per unit: the bits of its literal sets seen */
     uint8_t *lit_seen;
-    size_t *first;             /* per unit and literal set: where its earliest literal starts */
+    size_t *lit_first, *lit_last;   /* per literal seen: its first and last start */
     bool explain;
     struct candor_rule_scores *out;
 };
@@ -1540,10 +1582,13 @@ static candor_status_t add_hit(struct run *x, size_t i)
     return CANDOR_OK;
 }
 
+/* Match CODE on LEN bytes at S, from FROM, with no match starting after
+ * LIMIT (SIZE_MAX: none). */
 static candor_status_t run_rule(struct run *x, size_t i, pcre2_code *code, const char *s, size_t len,
-                                size_t from, bool *hit)
+                                size_t from, size_t limit, bool *hit)
 {
     x->out->n_run++;
+    pcre2_set_offset_limit(x->mc, limit == SIZE_MAX ? PCRE2_UNSET : (PCRE2_SIZE)limit);
     int rc = pcre2_match(code, (PCRE2_SPTR)s, len, from, 0, x->md, x->mc);
     if (rc >= 0) {
         *hit = true;
@@ -1558,7 +1603,7 @@ static candor_status_t run_rule(struct run *x, size_t i, pcre2_code *code, const
 /* One prefilter pass over FOLDED, then the candidate rules of FIELD on
  * LEN bytes at S. */
 static candor_status_t run_field_len(struct run *x, enum field f, const char *s, size_t len,
-                                     const char *folded)
+                                     const char *folded, bool aligned)
 {
     const struct candor_rules *r = x->r;
     char *own = NULL;
@@ -1575,9 +1620,9 @@ static candor_status_t run_field_len(struct run *x, enum field f, const char *s,
     memset(x->lit_seen, 0, r->n_lits);
     memset(x->cand, 0, r->n_units);
     /* Offsets in the folded text are offsets in S when folding kept the
-     * length (always for ASCII): then a bounded unit can start its search
-     * at most its width before the earliest literal of each of its sets. */
-    bool same = flen == len || strlen(folded) == len;
+     * length (always for ASCII; ALIGNED: the caller knows it did for each
+     * piece of S): then the literals' offsets bound where a match starts. */
+    bool same = (aligned || own) && (flen == len || strlen(folded) == len);
     size_t K = r->n_cls;
     const unsigned char *p = (const unsigned char *)folded;
     size_t st = 0;
@@ -1595,16 +1640,15 @@ static candor_status_t run_field_len(struct run *x, enum field f, const char *s,
         }
         for (int32_t t = r->out[st] >= 0 ? (int32_t)st : r->dict[st]; t > 0; t = r->dict[t]) {
             int32_t l = r->out[t];
+            size_t at = j + 1 - r->lit_len[l];
+            x->lit_last[l] = at;
             if (x->lit_seen[l])
                 continue;
             x->lit_seen[l] = 1;
-            size_t at = j + 1 - r->lit_len[l];
+            x->lit_first[l] = at;
             for (size_t k = 0; k < r->lit_nrules[l]; k++) {
-                size_t uk = r->lit_rules[l][k], u = uk >> 3;
-                uint8_t bit = (uint8_t)(1u << (uk & 7));
-                if (!(x->cand[u] & bit) || at < x->first[uk])
-                    x->first[uk] = at;
-                x->cand[u] |= bit;
+                size_t uk = r->lit_rules[l][k];
+                x->cand[uk >> 3] |= (uint8_t)(1u << (uk & 7));
             }
         }
     }
@@ -1618,7 +1662,7 @@ static candor_status_t run_field_len(struct run *x, enum field f, const char *s,
             continue;
         bool hit = false;
         if (r->prefilter_off) {   /* tests: the whole pattern, no units */
-            rc = run_rule(x, i, ru->code, s, len, 0, &hit);
+            rc = run_rule(x, i, ru->code, s, len, 0, SIZE_MAX, &hit);
             continue;
         }
         for (size_t u = ru->first_unit; u < ru->first_unit + ru->n_units && !hit && rc == CANDOR_OK; u++) {
@@ -1626,16 +1670,36 @@ static candor_status_t run_field_len(struct run *x, enum field f, const char *s,
             bool pf = un->prefiltered;
             if (pf && x->cand[u] != un->all)
                 continue;
-            size_t from = 0, first = 0;
-            for (size_t k = 0; pf && k < MAX_CLAUSES; k++)
-                if ((un->all >> k & 1) && x->first[u << 3 | k] > first)
-                    first = x->first[u << 3 | k];
+            /* Every match holds a literal of each set: it starts at or
+             * before the last start of the set's literals, and (a bounded
+             * unit) at most its width before the first. */
+            size_t from = 0, first = 0, limit = SIZE_MAX;
+            for (size_t k = 0; pf && same && k < MAX_CLAUSES; k++) {
+                if (!(un->all >> k & 1))
+                    continue;
+                size_t us = u << 3 | k, lo = SIZE_MAX, hi = 0;
+                for (size_t m = r->set_start[us]; m < r->set_start[us + 1]; m++) {
+                    uint32_t lit = r->set_lits[m];
+                    if (!x->lit_seen[lit])
+                        continue;
+                    if (x->lit_first[lit] < lo)
+                        lo = x->lit_first[lit];
+                    if (x->lit_last[lit] > hi)
+                        hi = x->lit_last[lit];
+                }
+                if (lo > first)
+                    first = lo;
+                if (hi < limit)
+                    limit = hi;
+            }
             if (pf && same && un->width != UNBOUNDED && first > un->width) {
                 from = first - un->width;
                 while (from > 0 && ((unsigned char)s[from] & 0xC0) == 0x80)
                     from--;
             }
-            rc = run_rule(x, i, un->code, s, len, from, &hit);
+            if (limit < from)
+                continue;   /* the sets' literals lie too far apart */
+            rc = run_rule(x, i, un->code, s, len, from, limit, &hit);
         }
     }
     return rc;
@@ -1648,7 +1712,7 @@ static candor_status_t run_field(struct run *x, enum field f, const char *s, con
         return CANDOR_OK;
     if (!s)
         s = "";
-    return run_field_len(x, f, s, bounded(s, strlen(s), r->max_match_bytes), folded);
+    return run_field_len(x, f, s, bounded(s, strlen(s), r->max_match_bytes), folded, true);
 }
 
 candor_status_t candor__rules_apply(const struct candor_ctx *ctx, const struct candor_rule_input *in,
@@ -1657,17 +1721,18 @@ candor_status_t candor__rules_apply(const struct candor_ctx *ctx, const struct c
     const struct candor_rules *r = ctx ? ctx->rules : NULL;
     if (!r || r->n == 0)
         return CANDOR_OK;
-    struct run x = { r, NULL, NULL, NULL, NULL, NULL, explain, out };
+    struct run x = { .r = r, .explain = explain, .out = out };
     x.md = pcre2_match_data_create(1, NULL);
     x.mc = pcre2_match_context_create(NULL);
     x.cand = calloc(r->n_units + r->n_lits + 1, 1);
-    x.first = malloc(((r->n_units << 3) + 1) * sizeof *x.first);   /* read where set */
+    x.lit_first = malloc((2 * r->n_lits + 1) * sizeof *x.lit_first);   /* read where seen */
     candor_status_t st = CANDOR_OK;
-    if (!x.md || !x.mc || !x.cand || !x.first) {
+    if (!x.md || !x.mc || !x.cand || !x.lit_first) {
         st = candor__fail(CANDOR_ENOMEM, "out of memory");
         goto done;
     }
     x.lit_seen = x.cand + r->n_units;
+    x.lit_last = x.lit_first + r->n_lits;
     pcre2_set_match_limit(x.mc, r->match_limit);
     pcre2_set_depth_limit(x.mc, r->depth_limit);
 
@@ -1679,16 +1744,19 @@ candor_status_t candor__rules_apply(const struct candor_ctx *ctx, const struct c
         candor__buf_append(&m, subj, bounded(subj, strlen(subj), 1024));
         candor__buf_puts(&m, "\n\n");
         candor__buf_append(&m, body, bounded(body, strlen(body), r->max_match_bytes));
+        size_t msub = bounded(subj, strlen(subj), 1024);   /* the subject's bytes in M */
+        bool aligned = false;
         if (in->folded_subject && in->folded_new_text) {
             const char *fs = in->folded_subject, *fb = in->folded_new_text;
             candor__buf_append(&fm, fs, bounded(fs, strlen(fs), 1024));
+            aligned = fm.len == msub;   /* and then the whole length decides */
             candor__buf_puts(&fm, "\n\n");
             candor__buf_append(&fm, fb, bounded(fb, strlen(fb), r->max_match_bytes));
         }
         if (m.oom || fm.oom || !m.data) {
             st = candor__fail(CANDOR_ENOMEM, "out of memory");
         } else {
-            st = run_field_len(&x, F_MESSAGE, m.data, m.len, fm.data);
+            st = run_field_len(&x, F_MESSAGE, m.data, m.len, fm.data, aligned);
         }
         candor__buf_free(&m);
         candor__buf_free(&fm);
@@ -1720,6 +1788,6 @@ done:
     pcre2_match_data_free(x.md);
     pcre2_match_context_free(x.mc);
     free(x.cand);
-    free(x.first);
+    free(x.lit_first);
     return st;
 }
