@@ -111,6 +111,9 @@ struct candor_rules {
      * set_lits[set_start[us] .. set_start[us + 1]) */
     size_t *set_start;
     uint32_t *set_lits;
+    /* lit_rules flattened for the walk: literal l's entries are
+     * lit_units[lit_start[l] .. lit_start[l + 1]) */
+    uint32_t *lit_start, *lit_units;
     uint8_t cls[256];          /* byte -> class (0: in no literal) */
     size_t n_cls;
     int32_t *delta;            /* n_states * n_cls (while building) */
@@ -700,6 +703,17 @@ static candor_status_t ac_build(struct candor_rules *r)
         for (size_t k = 0; k < r->lit_nrules[i]; k++)
             r->set_lits[fill[r->lit_rules[i][k]]++] = (uint32_t)i;
     free(fill);
+    r->lit_start = malloc((r->n_lits + 1) * sizeof *r->lit_start);
+    r->lit_units = malloc((total_refs ? total_refs : 1) * sizeof *r->lit_units);
+    if (!r->lit_start || !r->lit_units || total_refs > UINT32_MAX || nus > UINT32_MAX)
+        return candor__fail(CANDOR_ENOMEM, "out of memory");
+    size_t at = 0;
+    for (size_t i = 0; i < r->n_lits; i++) {
+        r->lit_start[i] = (uint32_t)at;
+        for (size_t k = 0; k < r->lit_nrules[i]; k++)
+            r->lit_units[at++] = (uint32_t)r->lit_rules[i][k];
+    }
+    r->lit_start[r->n_lits] = (uint32_t)at;
     return CANDOR_OK;
 }
 
@@ -772,6 +786,8 @@ static void rules_free(struct candor_rules *r)
     free(r->lit_len);
     free(r->set_start);
     free(r->set_lits);
+    free(r->lit_start);
+    free(r->lit_units);
     free(r->delta);
     free(r->out);
     free(r->dict);
@@ -1646,8 +1662,8 @@ static candor_status_t run_field_len(struct run *x, enum field f, const char *s,
                 continue;
             x->lit_seen[l] = 1;
             x->lit_first[l] = at;
-            for (size_t k = 0; k < r->lit_nrules[l]; k++) {
-                size_t uk = r->lit_rules[l][k];
+            for (uint32_t k = r->lit_start[l]; k < r->lit_start[l + 1]; k++) {
+                uint32_t uk = r->lit_units[k];
                 x->cand[uk >> 3] |= (uint8_t)(1u << (uk & 7));
             }
         }
