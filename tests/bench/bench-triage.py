@@ -4,9 +4,9 @@
 Generates (or reuses) a maildir with ../shared/tools/gen-corpus (--seed 1)
 and measures, each the median of --runs runs:
   1. the Python baseline ../shared/tools/py-triage-baseline (email package +
-     ~60 regular expressions) on the maildir;
-  2. `candor triage --maildir DIR --jobs 1` (one core, like the baseline) and
-     `--jobs 2`;
+     ~60 regular expressions) on the maildir, alternating run by run with
+  2. `candor triage --maildir DIR --jobs 1` (one core, like the baseline; the
+     median of the per-pair ratios is printed too); then `--jobs 2`;
   3. bogofilter: trained on 1,000 messages as ham and 1,000 as spam, then
      `bogofilter -B` classifying the same maildir;
   4. peak memory (max RSS) of `candor triage --jobs 1` on 1/10 of the
@@ -31,20 +31,43 @@ import tempfile
 import time
 
 
+def run_once(cmd, env=None, stdout=subprocess.DEVNULL):
+    """(wall, cpu) seconds of one run of CMD; cpu = user + sys."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode not in (0, 1):
+        sys.stderr.write(p.stderr.decode("utf-8", "replace")[-2000:])
+        raise SystemExit("%s failed (%d)" % (cmd[0], p.returncode))
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def measure(cmd, runs, env=None, stdout=subprocess.DEVNULL):
-    walls, cpus, rss = [], [], 0
+    walls, cpus = [], []
     for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.monotonic()
-        p = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env)
-        wall = time.monotonic() - t0
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if p.returncode not in (0, 1):
-            sys.stderr.write(p.stderr.decode("utf-8", "replace")[-2000:])
-            raise SystemExit("%s failed (%d)" % (cmd[0], p.returncode))
-        walls.append(wall)
-        cpus.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+        w, c = run_once(cmd, env, stdout)
+        walls.append(w)
+        cpus.append(c)
     return statistics.median(walls), statistics.median(cpus)
+
+
+def measure_pairs(cmd_a, cmd_b, runs):
+    """CMD_A and CMD_B alternately, RUNS times each (a shared machine's
+    load drifts: each pair sees about the same). Returns the medians of A
+    and of B (wall, cpu) and the median of the per-pair ratios A/B."""
+    a, b, rw, rc = [], [], [], []
+    for _ in range(runs):
+        x = run_once(cmd_a)
+        y = run_once(cmd_b)
+        a.append(x)
+        b.append(y)
+        rw.append(x[0] / y[0])
+        rc.append(x[1] / y[1])
+    med = lambda v, i: statistics.median(t[i] for t in v)
+    return ((med(a, 0), med(a, 1)), (med(b, 0), med(b, 1)),
+            (statistics.median(rw), statistics.median(rc)))
 
 
 def peak_rss(cmd):
@@ -80,9 +103,10 @@ def main():
         print("%-44s %8.0f msg/s  %7.3f ms CPU/msg  (%.1f s wall, %.1f s CPU)" % (
             name, n / wall, cpu * 1000 / n, wall, cpu), flush=True)
 
-    py = measure([sys.executable, os.path.join(a.shared, "tools", "py-triage-baseline"), md], a.runs)
+    # the baseline and --jobs 1 alternate, so that both see the same load
+    py, c1, pair = measure_pairs([sys.executable, os.path.join(a.shared, "tools", "py-triage-baseline"), md],
+                                 [a.candor, "triage", "--maildir", md, "--jobs", "1"], a.runs)
     row("py-triage-baseline", *py)
-    c1 = measure([a.candor, "triage", "--maildir", md, "--jobs", "1"], a.runs)
     row("candor triage --maildir --jobs 1", *c1)
     c2 = measure([a.candor, "triage", "--maildir", md, "--jobs", "2"], a.runs)
     row("candor triage --maildir --jobs 2", *c2)
@@ -126,6 +150,7 @@ def main():
 
     print()
     print("candor --jobs 1 vs Python baseline: %.1fx the rate (wall), %.1fx less CPU" % (py[0] / c1[0], py[1] / c1[1]))
+    print("  (median of the %d alternating pairs' ratios: %.1fx wall, %.1fx CPU)" % (a.runs, pair[0], pair[1]))
     print("candor --jobs 2 vs Python baseline: %.1fx the rate (wall)" % (py[0] / c2[0]))
     if bog:
         print("candor --jobs 1 vs bogofilter -B:   %.1fx the rate (wall), %.1fx less CPU" % (bog[0] / c1[0], bog[1] / c1[1]))
