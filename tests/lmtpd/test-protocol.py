@@ -11,7 +11,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lmtpdtest import Daemon, Report, message, stuff, transaction  # noqa: E402
+from lmtpdtest import Daemon, Report, message, stuff, transaction, wait_for  # noqa: E402
 
 r = Report()
 d = Daemon({"max-connections": "150", "idle-timeout": "2", "command-timeout": "2",
@@ -189,7 +189,8 @@ try:
     c.lhlo()
     d.reconfigure({"max-message-bytes": "123456"})
     d.kill(signal.SIGHUP)
-    time.sleep(0.5)
+    # loading a configuration (the model) takes a while under ASan
+    wait_for(lambda: "configuration reloaded" in d.read_log(), 15)
     r.check("session survives SIGHUP", c.cmd("NOOP")[0] == 250)
     code, lines = c.lhlo()
     r.check("reloaded setting in effect", "250 SIZE 123456" in lines, lines)
@@ -198,7 +199,7 @@ try:
     good = open(d.config).read()
     open(d.config, "w").write(good.replace("<daemon ", "<daemon max-connections=\"0\" ", 1))
     d.kill(signal.SIGHUP)
-    time.sleep(0.5)
+    wait_for(lambda: "reload failed" in d.read_log(), 15)
     c = d.connect()
     code, lines = c.lhlo()
     r.check("a bad configuration on SIGHUP is refused and the old one kept",
