@@ -3,8 +3,10 @@
 maildir, with candor-lmtpd in the path (shop.example -> LMTP -> triage,
 delivery, acknowledgement decision) against the same Postfix delivering the
 same mail straight into a maildir with its own virtual(8) (customer.example),
-in the same run, alternating, median of ROUNDS. Also the daemon's CPU time
-per message (p50, p99) from its own log lines (cpu=), and its wall time.
+in the same run, alternating, median of ROUNDS (and the median of the
+per-round ratios). Also the daemon's CPU time per message (p50, p99) from
+its own log lines (each delivery line's cpu=: the session thread's CPU time,
+CLOCK_THREAD_CPUTIME_ID, from DATA to the durable file), and its wall time.
 
     sudo python3 tests/bench/lmtpd-bench.py [--messages 1000] [--rounds 3] [--sessions 8]
     (CANDOR_BUILD=build, CANDOR_SHARED=../shared by default)
@@ -131,8 +133,8 @@ try:
     for i in range(a.rounds):
         rc.append(run("support@shop.example", candor_new, a.messages))
         rv.append(run("bench@customer.example", virtual_new, a.messages))
-        print("round %d: candor-lmtpd %.1f msg/s, virtual %.1f msg/s" % (i + 1, rc[-1], rv[-1]),
-              flush=True)
+        print("round %d: candor-lmtpd %.1f msg/s, virtual %.1f msg/s, ratio %.0f%%" % (
+            i + 1, rc[-1], rv[-1], 100 * rc[-1] / rv[-1]), flush=True)
     with open(d.log) as f:
         lines = f.readlines()[warm_lines:]
     cpu = sorted(float(m.group(1)) for m in (re.search(r" cpu=([0-9.]+)", ln) for ln in lines
@@ -149,6 +151,9 @@ try:
     print("Postfix -> candor-lmtpd -> maildir: median %.1f msg/s" % mc)
     print("Postfix -> virtual(8) -> maildir:   median %.1f msg/s" % mv)
     print("candor-lmtpd throughput / virtual:  %.0f%% (cost %.0f%%)" % (100 * mc / mv, 100 - 100 * mc / mv))
+    ratios = [c / v for c, v in zip(rc, rv)]
+    print("median of the per-round ratios:     %.0f%% (the load drifts between rounds)" % (
+        100 * statistics.median(ratios)))
     print("daemon CPU per message: p50 %.2f ms, p99 %.2f ms (%d messages)" % (
         1000 * pct(cpu, 50), 1000 * pct(cpu, 99), len(cpu)))
     print("daemon wall time per message (DATA to durable): p50 %.2f ms, p99 %.2f ms" % (
