@@ -335,6 +335,18 @@ CANDOR_API const char *candor_result_autoreply_reason(const struct candor_result
 CANDOR_API candor_status_t candor_result_to_json(const struct candor_result *res,
         const struct candor_message *msg, const char *file, char **json);
 
+/* Parse, triage and JSON in one call: what candor_message_parse (DATA, LEN;
+ * DATA NULL: candor_message_parse_file of PATH), candor_triage (STORE, ENV,
+ * FLAGS as there) and candor_result_to_json (FILE: the "file" member, may
+ * be NULL) give, for bindings that pay per foreign call. N_ERRORS (may be
+ * NULL) receives candor_message_error_count() of the message.
+ * Fails as those three do; *JSON is then NULL.
+ * Owns: *JSON is yours, candor_free(). Since 0.1 */
+CANDOR_API candor_status_t candor_triage_json(char **json, size_t *n_errors,
+        const struct candor_ctx *ctx, struct candor_store *store,
+        const char *path, const void *data, size_t len, const char *file,
+        const candor_envelope_t *env, unsigned int flags);
+
 /* The X-Candor-* header block (CONTRACT.md "candor filter"), CRLF- or
  * LF-terminated lines as EOL says ("\r\n" or "\n"), ready to prepend.
  * TICKET may be NULL. Owns: *OUT is yours, candor_free(). Since 0.1 */

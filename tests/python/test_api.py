@@ -179,6 +179,32 @@ class TestTriage(Base):
         self.assertIn("explain", t.extra)
         self.assertNotIn("explain", self.ctx.triage(str(DATA / "refund.eml"), now=NOW).extra)
 
+    def test_one_call_and_three_calls_agree(self) -> None:
+        """triage() goes through candor_triage_json when the library has it,
+        else parse + triage + to_json: the same bytes, the same errors."""
+        self.assertIsNotNone(self.ctx._triage_json, "the library lacks candor_triage_json")
+        inputs = [str(p) for p in fixture_messages()]
+        inputs += [open(p, "rb").read() for p in inputs]
+        kwargs = [dict(now=NOW), dict(now=NOW, explain=True),
+                  dict(now=NOW, file="given.eml", sender="a@example.org",
+                       recipient="support@shop.example")]
+        for kw in kwargs:
+            one = [self.ctx.triage(d, **kw) for d in inputs]
+            saved, self.ctx._triage_json = self.ctx._triage_json, None
+            try:
+                three = [self.ctx.triage(d, **kw) for d in inputs]
+                with self.assertRaises(candor.InputOutputError):
+                    self.ctx.triage("/nonexistent/x.eml")
+            finally:
+                self.ctx._triage_json = saved
+            self.assertEqual([t.to_json_bytes() for t in one],
+                             [t.to_json_bytes() for t in three], kw)
+            self.assertEqual([t.__dict__["_message_errors"] for t in one],
+                             [t.__dict__["_message_errors"] for t in three])
+        with self.assertRaises(candor.InputOutputError) as cm:
+            self.ctx.triage("/nonexistent/x.eml")
+        self.assertIn("/nonexistent/x.eml", str(cm.exception))
+
     def test_triage_many_order(self) -> None:
         files = [str(p) for p in fixture_messages()] * 5
         one = [t.as_dict() for t in self.ctx.triage_many(files, now=NOW)]

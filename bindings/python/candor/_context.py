@@ -20,7 +20,7 @@ import ctypes
 import os
 import threading
 import weakref
-from ctypes import byref, c_char_p, c_int64, c_void_p
+from ctypes import byref, c_char_p, c_int64, c_size_t, c_void_p
 
 from . import _lib
 from ._errors import Error, InvalidArgumentError, TemporaryError
@@ -128,8 +128,10 @@ class Context:
         self._local = threading.local()
         self._log_cb: Any = None
         self._env_cache: Optional[Tuple[Any, _lib.Envelope]] = None
+        self._triage_json: Any = None
         lib = _lib.load(library) if library else _lib.get()
         self._lib = lib
+        self._triage_json = getattr(lib, "candor_triage_json", None)
         self._state = os.fsencode(state) if state is not None else None
         self._sendmail = sendmail
 
@@ -327,14 +329,18 @@ class Context:
             buf = bytes(data)
             lib.candor_message_parse(byref(out), ctx, buf, len(buf))
             return None
+        path = self._path(data)
+        lib.candor_message_parse_file(byref(out), ctx, path)
+        return path
+
+    @staticmethod
+    def _path(data: Any) -> bytes:
         try:
-            path = os.fsencode(data)  # str, bytes path or os.PathLike
+            return os.fsencode(data)  # str, bytes path or os.PathLike
         except TypeError:
             raise InvalidArgumentError(
                 "expected the message as bytes or a path (str or os.PathLike), "
                 "not %s" % type(data).__name__) from None
-        lib.candor_message_parse_file(byref(out), ctx, path)
-        return path
 
     @staticmethod
     def _file_member(file: Optional[PathLike], default: Optional[bytes]) -> Optional[bytes]:
@@ -378,6 +384,38 @@ class Context:
         message), ``now`` the time (None: the clock; seconds, a datetime or
         RFC 3339 text). ``explain`` adds the rules that decided (in
         ``extra["explain"]``)."""
+        lib = self._lib
+        triage_json = self._triage_json
+        if triage_json is None:
+            return self._triage_3calls(data, file, sender, recipient, now, explain)
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            buf: Optional[bytes] = bytes(data)
+            path = None
+        else:
+            buf = None
+            path = self._path(data)
+        env = self._envelope(sender, recipient, now)
+        store = self._store(True)
+        js = c_void_p()
+        nerr = c_size_t()
+        try:
+            # One foreign call (one GIL hand-over) for parse + triage + JSON.
+            triage_json(byref(js), byref(nerr), self._ctx(), store, path, buf,
+                        len(buf) if buf is not None else 0,
+                        path if file is None else os.fsencode(file), byref(env),
+                        _lib.CANDOR_TRIAGE_EXPLAIN if explain else 0)
+            r = Triage._from_raw(_lib.take_bytes(lib, js))
+        finally:
+            if js.value:
+                lib.candor_free(js)
+        # What `candor triage FILE` bases its exit status on.
+        r.__dict__["_message_errors"] = nerr.value
+        return r
+
+    def _triage_3calls(self, data: Data, file: Optional[PathLike], sender: Optional[str],
+                       recipient: Optional[str], now: Now, explain: bool) -> Triage:
+        """triage() through parse, triage and to_json (a library without
+        candor_triage_json)."""
         lib = self._lib
         msg = c_void_p()
         res = c_void_p()

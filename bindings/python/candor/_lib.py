@@ -232,6 +232,12 @@ def _declare(lib: ctypes.CDLL, pylib: Optional[ctypes.CDLL] = None) -> None:
                                 POINTER(Envelope), c_uint])
     fn("candor_result_free", None, [HANDLE])
     status_fn("candor_result_to_json", [HANDLE, HANDLE, c_char_p, STR_OUT])
+    try:  # newer than the first 0.1 libraries: optional (see _context.triage)
+        status_fn("candor_triage_json", [STR_OUT, POINTER(c_size_t), HANDLE, HANDLE,
+                                         c_char_p, c_char_p, c_size_t, c_char_p,
+                                         POINTER(Envelope), c_uint])
+    except AttributeError:
+        pass
     # Acknowledgements
     status_fn("candor_ack", [HANDLE_OUT, HANDLE, HANDLE, HANDLE, POINTER(Envelope)])
     fn("candor_ack_free", None, [HANDLE])
