@@ -1761,17 +1761,32 @@ static size_t prescan(const char *d, size_t len, size_t limit, size_t line_limit
  * are decoded (or counted) from the real bytes.
  *
  * A run R left out is whole lines (it starts after a '\n' and ends after
- * one) without a '-': no delimiter line ("--" boundary) starts in it, and
- * the rest keeps the same line starts, so none is made either. The line
- * just before R (K1) is kept and is not empty, does not start with white
- * space and has no ':': no header (of a part or of an enclosed message)
- * goes on past it, so R is body, preamble or epilogue text. The line just
- * after R (K2) is kept as well, so that the line break a delimiter owns
- * (the one before its "--") is never one that R took along. */
+ * one) with no '-' among the first two bytes of a line or the two after a
+ * CR (see dash_matters): no delimiter line ("--" boundary) starts in it
+ * for either of libetpan's scans (the preamble's and the parts'), both are
+ * in the same state after R as before it (at the start of a line), and the
+ * rest keeps the same line starts, so no delimiter is made either. The
+ * line just before R (K1) is kept and is not empty, does not start with
+ * white space and has no ':': no header (of a part or of an enclosed
+ * message) goes on past it, so R is body, preamble or epilogue text, and
+ * nothing starts where R was. The line just after R (K2) is kept and starts
+ * with neither CR nor LF, so nothing ends where R was either: an end is a
+ * line break before a delimiter, or an enclosing end with its line breaks
+ * taken off, and a break taken off at K2 would then take K1's along,
+ * leaving R out of the part (a fuzz input showed it). elide_pos checks
+ * this for every position and the message is parsed whole if it fails. */
 
 #define ELIDE_MIN 2048      /* shortest run worth leaving out */
 #define ELIDE_MAX 64        /* most runs left out of one message */
-#define ELIDE_K1_TRIES 8    /* lines tried as K1 at the start of a span */
+#define ELIDE_K_TRIES 8     /* lines tried as K1 and as K2 in a span */
+
+/* candor__message_set_elide_min (tests only) */
+static size_t elide_min = ELIDE_MIN;
+
+void candor__message_set_elide_min(size_t n)
+{
+    elide_min = n ? n : 1;
+}
 
 struct elided {
     struct {
@@ -1781,6 +1796,15 @@ struct elided {
     } v[ELIDE_MAX];
     size_t n, total;
 };
+
+/* A '-' at D[Q] may start a delimiter for libetpan when it is one of the
+ * first two bytes of a line (its preamble scan takes "x--" at the start of
+ * a line for one) or follows a CR. Any other '-' is text to both of
+ * libetpan's scans and may be left out. */
+static bool dash_matters(const char *d, size_t q)
+{
+    return q < 2 || d[q - 1] == '\n' || d[q - 1] == '\r' || d[q - 2] == '\n' || d[q - 2] == '\r';
+}
 
 /* K1 (see above), without its '\n'. */
 static bool elide_k1(const char *s, size_t n)
@@ -1808,13 +1832,20 @@ static void elide_find(const char *d, size_t len, struct elided *e)
         return;
     size_t pos = 0;
     while (pos < len && e->n < ELIDE_MAX) {
-        const char *dash = memchr(d + pos, '-', len - pos);
-        size_t q = dash ? (size_t)(dash - d) : len;
-        if (q - pos >= ELIDE_MIN) {
+        /* the span ends at the next '-' that may matter */
+        size_t q = pos;
+        for (;;) {
+            const char *dash = memchr(d + q, '-', len - q);
+            q = dash ? (size_t)(dash - d) : len;
+            if (!dash || dash_matters(d, q))
+                break;
+            q++;
+        }
+        if (q - pos >= elide_min) {
             /* K1: the first complete line in the span that qualifies */
             const char *nl = memchr(d + pos, '\n', q - pos);
             size_t r0 = 0;
-            for (int t = 0; nl && t < ELIDE_K1_TRIES; t++) {
+            for (int t = 0; nl && t < ELIDE_K_TRIES; t++) {
                 size_t ls = (size_t)(nl - d) + 1;
                 nl = memchr(d + ls, '\n', q - ls);
                 if (nl && elide_k1(d + ls, (size_t)(nl - d) - ls)) {
@@ -1822,12 +1853,21 @@ static void elide_find(const char *d, size_t len, struct elided *e)
                     break;
                 }
             }
-            /* R ends where K2, the last complete line before the line
-             * that holds the '-' (or the last line), starts */
-            size_t lq = r0 ? last_nl(d, r0, q) : 0;
-            size_t kp = lq ? last_nl(d, r0, lq - 1) : 0;
-            size_t r1 = kp ? kp : r0;
-            if (r0 && r1 - r0 >= ELIDE_MIN) {
+            /* R ends where K2 starts: a complete line before the line
+             * that holds the '-' (or the last line) whose first byte is
+             * neither CR nor LF, the nearest of a few */
+            size_t end = r0 ? last_nl(d, r0, q) : 0, r1 = 0;
+            for (int t = 0; end > r0 && t < ELIDE_K_TRIES; t++) {
+                size_t ks = last_nl(d, r0, end - 1);
+                if (!ks)
+                    break;
+                if (d[ks] != '\r' && d[ks] != '\n') {
+                    r1 = ks;
+                    break;
+                }
+                end = ks;
+            }
+            if (r0 && r1 > r0 && r1 - r0 >= elide_min) {
                 e->v[e->n].orig = r0;
                 e->v[e->n].len = r1 - r0;
                 e->n++;
@@ -1858,10 +1898,10 @@ struct elide_map {
     bool bad;
 };
 
-/* Where the copy's position P is in the message. A position at the place
- * of a run is before it as a START, after it as an end; no start can be
- * there (see above), else BAD. */
-static const char *elide_pos(struct elide_map *m, const char *p, bool start)
+/* Where the copy's position P is in the message. No part, body or
+ * preamble can start or end at the place of a run (see above): if one
+ * does, BAD is set and the caller parses the message itself. */
+static const char *elide_pos(struct elide_map *m, const char *p)
 {
     if (p < m->copy || p > m->copy + m->copy_len) {
         m->bad = true;
@@ -1869,7 +1909,7 @@ static const char *elide_pos(struct elide_map *m, const char *p, bool start)
     }
     size_t x = (size_t)(p - m->copy), add = 0;
     for (size_t i = 0; i < m->e->n && m->e->v[i].at <= x; i++) {
-        if (m->e->v[i].at == x && start) {
+        if (m->e->v[i].at == x) {
             m->bad = true;
             break;
         }
@@ -1883,8 +1923,8 @@ static void elide_data(struct elide_map *m, struct mailmime_data *data)
     if (!data || data->dt_type != MAILMIME_DATA_TEXT || !data->dt_data.dt_text.dt_data)
         return;
     const char *s = data->dt_data.dt_text.dt_data;
-    const char *e = elide_pos(m, s + data->dt_data.dt_text.dt_length, false);
-    s = elide_pos(m, s, true);
+    const char *e = elide_pos(m, s + data->dt_data.dt_text.dt_length);
+    s = elide_pos(m, s);
     data->dt_data.dt_text.dt_data = s;
     data->dt_data.dt_text.dt_length = (size_t)(e - s);
 }
@@ -1900,8 +1940,8 @@ static bool elide_fix(struct mailmime *root, const struct elided *e, const char 
     while (n && !m.bad) {
         if (n->mm_mime_start) {
             const char *s = n->mm_mime_start;
-            const char *end = elide_pos(&m, s + n->mm_length, false);
-            n->mm_mime_start = elide_pos(&m, s, true);
+            const char *end = elide_pos(&m, s + n->mm_length);
+            n->mm_mime_start = elide_pos(&m, s);
             n->mm_length = (size_t)(end - n->mm_mime_start);
         }
         elide_data(&m, n->mm_body);   /* for a single part, mm_single too */

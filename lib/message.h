@@ -80,6 +80,10 @@ CANDOR_HIDDEN bool candor__message_add_error(struct candor_message *msg,
                                              const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Tests only, not thread-safe: the shortest run of lines left out of
+ * libetpan's copy (message.c; SIZE_MAX: none). */
+CANDOR_HIDDEN void candor__message_set_elide_min(size_t n);
+
 /* Build the json-c object of CONTRACT.md's `candor parse` for MSG. WITH_TEXT
  * false leaves out "text" (as `triage` wants). Returns a struct json_object *
  * (declared void * so this header does not need json-c). */
