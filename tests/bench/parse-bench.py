@@ -69,6 +69,7 @@ def main():
     cmd_c = [str(candor), "parse", *files]
     cmd_p = [sys.executable, str(HERE / "parse-python.py"), str(listfile)]
     print("corpus: %d messages, %.1f MB (%s)" % (len(files), nbytes / 1e6, corpus))
+    print("load average at start: %.2f %.2f %.2f" % os.getloadavg())
     res = {"candor": [], "python": []}
     for i in range(a.runs):
         res["candor"].append(timed(cmd_c))
@@ -97,6 +98,7 @@ def main():
     flat = rss_all <= rss_small * 1.25
     print("candor peak RSS: %.1f MB for %d messages, %.1f MB for %d: %s" % (
         rss_small / 1024, len(small), rss_all / 1024, len(files), "flat" if flat else "GROWS"))
+    print("load average at end: %.2f %.2f %.2f" % os.getloadavg())
     ok = ratio_cpu >= 30 and ratio_wall >= 30 and flat
     print("verdict: %s" % ("target met" if ok else "target MISSED"))
     tmp.cleanup()
