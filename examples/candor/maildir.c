@@ -1031,6 +1031,11 @@ static void finish(struct run *r, struct slot *s, const char *path, const struct
     if (act == ACT_FAILED)
         s->status = EXIT_PROBLEM;
 
+    if (o->apply == APPLY_NONE && !ackjson) {   /* nothing to add to the line */
+        s->line = strdup(json);
+        candor_free(json);
+        return;
+    }
     struct json_object *extra = json_object_new_object();
     if (o->apply != APPLY_NONE && extra) {
         struct json_object *a = json_object_new_object();
