@@ -184,6 +184,36 @@ try:
         texts.add(open(f, "rb").read().split(b"\n\n", 1)[1])
     r.check("100 distinct bodies", len(texts) == 100, len(texts))
 
+    # --- MAIL parameters parsed in parallel sessions (the parser must not
+    # share state between threads: strtok() did; a 555 to a valid SIZE=
+    # makes Postfix bounce the message) ---
+    bad = []
+
+    def params(i):
+        try:
+            cl = d.connect(timeout=30)
+            cl.lhlo()
+            # pipelined: the server parses them back to back
+            cl.send("".join("MAIL FROM:<p%d-%d@customer.example> SIZE=%d BODY=8BITMIME\r\n"
+                            "RSET\r\n" % (i, k, 1000 + k) for k in range(200)))
+            for k in range(400):
+                code, lines = cl.reply()
+                if code != 250:
+                    with lock:
+                        bad.append(lines)
+            cl.cmd("QUIT")
+        except Exception as e:  # noqa: BLE001
+            with lock:
+                bad.append(repr(e))
+
+    threads = [threading.Thread(target=params, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    r.check("4,000 pipelined MAIL commands with SIZE= BODY= in 20 parallel sessions: all 250",
+            not bad, bad[:3])
+
     # --- SIGHUP reloads without dropping a connection ---
     c = d.connect()
     c.lhlo()
