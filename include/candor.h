@@ -251,7 +251,7 @@ CANDOR_API candor_status_t candor_envelope_init(candor_envelope_t *env,
                                                 unsigned int version);
 
 /* ------------------------------------------------------------------ */
-/* State store (SQLite; one handle per thread)                          */
+/* State store (SQLite or PostgreSQL; one handle per thread)           */
 /* ------------------------------------------------------------------ */
 
 struct candor_store;
@@ -259,13 +259,33 @@ struct candor_store;
 #define CANDOR_STORE_READONLY 1u   /* triage and check only read */
 
 /* Open (creating and migrating as needed unless READONLY) the state at PATH
- * (NULL: the config's state path). A READONLY open of a missing file
- * succeeds and behaves as an empty state.
- * Fails: CANDOR_EIO, CANDOR_ETEMPFAIL (locked/busy past the timeout),
- * CANDOR_EINVAL. Owns: *OUT is yours, candor_store_free(). Since 0.1 */
+ * (NULL: the config's state path). PATH is an SQLite file, or a PostgreSQL
+ * server shared by several hosts: a libpq connection string, either a URI
+ * ("postgresql://user@host/db", "postgres://...") or keywords ("host=...
+ * dbname=..."). A READONLY open of a missing file succeeds and behaves as
+ * an empty state; a READONLY open of a PostgreSQL database without the
+ * schema creates it.
+ * Fails: CANDOR_EIO, CANDOR_ETEMPFAIL (locked/busy past the timeout; the
+ * PostgreSQL server unreachable, restarting or lost: then every later call
+ * fails so too until the connection comes back, which the handle retries by
+ * itself), CANDOR_EINVAL. Owns: *OUT is yours, candor_store_free(). Since 0.1 */
 CANDOR_API candor_status_t candor_store_open(struct candor_store **out,
         const struct candor_ctx *ctx, const char *path, unsigned int flags);
 CANDOR_API void candor_store_free(struct candor_store *store);
+
+#define CANDOR_STORE_COPY_FORCE 1u   /* replace what the target holds */
+
+/* Copy the whole state at FROM (any store PATH as for candor_store_open)
+ * into the state at TO: every table, ids kept, the target's id sequences
+ * moved past the copied ids (the next ticket number is new), all in one
+ * transaction on TO (nothing is left of a failed copy). A TO that already
+ * holds rows is refused (CANDOR_EINVAL) unless FLAGS has
+ * CANDOR_STORE_COPY_FORCE, which empties it first. FROM is only read.
+ * *JSON (may be NULL) gets {"table": rows copied, ...}.
+ * Fails: CANDOR_EINVAL, CANDOR_EIO, CANDOR_ETEMPFAIL, CANDOR_ENOMEM.
+ * Owns: *JSON is yours, candor_free(); NULL on failure. Since 0.1 */
+CANDOR_API candor_status_t candor_store_copy(const struct candor_ctx *ctx, const char *from,
+        const char *to, unsigned int flags, char **json);
 
 /* ------------------------------------------------------------------ */
 /* Delivery log (store-delivery.c; used by candor-lmtpd)               */

@@ -1393,7 +1393,7 @@ static candor_status_t column(struct candor_store *store, const char *sql, const
     return st;
 }
 
-#define WHERE_INTENT "(?1 IS NULL OR intent = ?1)"
+#define WHERE_INTENT "(CAST(?1 AS TEXT) IS NULL OR intent = ?1)"
 
 static candor_status_t stats_group(struct candor_store *store, const char *intent, int64_t now,
                                    json_object *o)
@@ -1403,7 +1403,7 @@ static candor_status_t stats_group(struct candor_store *store, const char *inten
     if ((st = count(store, "SELECT count(*) FROM tickets WHERE " WHERE_INTENT " AND ?2 = ?2",
                     intent, now, &tickets)) ||
         (st = count(store, "SELECT count(*) FROM acks a JOIN tickets t ON t.id = a.ticket "
-                    "WHERE (?1 IS NULL OR t.intent = ?1) AND ?2 = ?2", intent, now, &acked)) ||
+                    "WHERE (CAST(?1 AS TEXT) IS NULL OR t.intent = ?1) AND ?2 = ?2", intent, now, &acked)) ||
         (st = count(store, "SELECT count(*) FROM first_replies WHERE " WHERE_INTENT " AND ?2 = ?2",
                     intent, now, &replies)) ||
         (st = count(store, "SELECT count(*) FROM promises WHERE " WHERE_INTENT " AND ?2 = ?2",
@@ -1412,7 +1412,7 @@ static candor_status_t stats_group(struct candor_store *store, const char *inten
                     " AND kept = 1 AND ?2 = ?2", intent, now, &kept)) ||
         (st = count(store, "SELECT count(*) FROM first_replies WHERE " WHERE_INTENT
                     " AND kept = 0 AND ?2 = ?2", intent, now, &late)) ||
-        (st = count(store, "SELECT count(*) FROM promises p WHERE (?1 IS NULL OR p.intent = ?1) "
+        (st = count(store, "SELECT count(*) FROM promises p WHERE (CAST(?1 AS TEXT) IS NULL OR p.intent = ?1) "
                     "AND p.due < ?2 AND NOT EXISTS (SELECT 1 FROM first_replies f "
                     "WHERE f.ticket = p.ticket)", intent, now, &overdue)))
         return st;

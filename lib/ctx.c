@@ -13,6 +13,7 @@
 #include <libxml/tree.h>
 #include "ctx.h"
 #include "config.h"
+#include "store-db.h"
 
 #ifndef CANDOR_DATADIR
 #define CANDOR_DATADIR "/usr/local/share/candor"
@@ -181,7 +182,9 @@ static candor_status_t load_general(struct candor_ctx *ctx, xmlNodePtr root,
 
     char *state = candor__config_attr(candor__config_child(root, "state"), "path");
     if (state) {
-        ctx->state_path = candor__config_path(ctx, state);
+        /* a PostgreSQL connection string is no file name: kept as given */
+        ctx->state_path = candor__db_is_pg(state) ? candor__strdup(state)
+                                                  : candor__config_path(ctx, state);
         free(state);
     }
     ctx->sendmail = candor__config_attr(candor__config_child(root, "sendmail"), "command");

@@ -613,7 +613,7 @@ static candor_status_t load_cohort(const struct candor_ctx *ctx, struct candor_s
     candor_status_t st = candor__store_prepare(store, "tickets",
         "SELECT t.created, f.business_wait, f.replied FROM tickets t "
         "LEFT JOIN first_replies f ON f.ticket = t.id "
-        "WHERE (?1 IS NULL OR t.intent = ?1) AND t.created > ?2 AND t.created <= ?3 "
+        "WHERE (CAST(?1 AS TEXT) IS NULL OR t.intent = ?1) AND t.created > ?2 AND t.created <= ?3 "
         "ORDER BY t.created DESC, t.id DESC LIMIT ?4", &q);
     if (st != CANDOR_OK)
         return st;

@@ -78,6 +78,12 @@ static candor_status_t get_db(struct candor_store *store, bool write, struct can
     return CANDOR_OK;
 }
 
+candor_status_t candor__store_delivery_ensure(struct candor_store *store)
+{
+    struct candor_db *db;
+    return get_db(store, true, &db);
+}
+
 static candor_status_t insert_row(struct candor_db *db, const char *key, const char *message_id,
                                   const char *path, int delivered, int64_t now, int64_t keep);
 

@@ -229,7 +229,12 @@ candor_status_t candor_store_open(struct candor_store **out, const struct candor
     candor_status_t st;
     if (candor__db_is_pg(path)) {
         st = candor__db_open_pg(&s->db, path);
+        /* an up-to-date schema needs no write transaction: opening never
+         * waits for another host's decision in progress */
+        int version = 0;
         if (st == CANDOR_OK)
+            st = candor__db_schema_version(s->db, &version);
+        if (st == CANDOR_OK && version != CANDOR_STORE_SCHEMA_VERSION)
             st = migrate_rw(s);
     } else {
         st = open_sqlite(s, path, ro);

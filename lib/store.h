@@ -82,6 +82,10 @@ CANDOR_HIDDEN candor_status_t candor__store_thread_find(struct candor_store *sto
 CANDOR_HIDDEN candor_status_t candor__store_acks_since(struct candor_store *store,
         const char *sender, int64_t since, int64_t *count);
 
+/* Create the delivery log's table when missing (store-delivery.c; for
+ * store-copy.c). The store must be open read-write. */
+CANDOR_HIDDEN candor_status_t candor__store_delivery_ensure(struct candor_store *store);
+
 /* "CND-000123" for ticket id 123 into BUF (at least 24 bytes). */
 CANDOR_HIDDEN void candor__ticket_format(char *buf, size_t size, int64_t id);
 /* The id of "CND-000123" (any number of digits), 0 when not one. */

@@ -185,6 +185,111 @@ static void test_ticket_format(void)
     CU_ASSERT_EQUAL(candor__ticket_parse(NULL), 0);
 }
 
+/* candor_store_copy(): every table, ids kept, the sequence past them, the
+ * blob of the history intact; a non-empty target refused unless forced.
+ * SQLite to SQLite; under PostgreSQL also SQLite to PostgreSQL and
+ * PostgreSQL to PostgreSQL. */
+static void fill_source(struct candor_store *s)
+{
+    struct candor_db *db = candor__store_db(s);
+    CU_ASSERT_EQUAL(candor__db_exec(db, "test",
+        "INSERT INTO tickets(id, created, sender, intent, subject, message_id) VALUES "
+        "(5, 100, 'a@x', 'refund', 'Broken', 'm1@x'), (9, 200, 'b@x', 'billing', NULL, 'm2@x');"
+        "INSERT INTO threads(message_id, ticket, created) VALUES ('m1@x', 5, 100), ('m2@x', 9, 200);"
+        "INSERT INTO acks(ticket, recipient, rcpt, created, status, message) VALUES "
+        "(5, 'a@x', 'A@x', 100, 'pending', 'body');"
+        "INSERT INTO decisions(decided, sender, reason, ticket) VALUES (100, 'a@x', 'ok', 5);"
+        "INSERT INTO canned_reply(recipient, domain, sent_at) VALUES ('a@x', 'x', 150);"), CANDOR_OK);
+    struct candor_stmt *q;
+    static const unsigned char sig[6] = { 0, 1, 0xff, 0x80, 0x7f, 0 };   /* NULs, high bytes */
+    CU_ASSERT_EQUAL_FATAL(candor__db_prepare(db, "test", "INSERT INTO canned_para(ntok, sig) "
+                                             "VALUES (?1, ?2)", &q), CANDOR_OK);
+    candor__stmt_bind_int64(q, 1, 7);
+    candor__stmt_bind_blob(q, 2, sig, sizeof sig);
+    CU_ASSERT_EQUAL(candor__stmt_run(q), CANDOR_OK);
+    candor__stmt_free(q);
+    CU_ASSERT_EQUAL(candor_store_delivery_record(s, "key1", "m1@x", "/md/new/1", 1, 100, 0),
+                    CANDOR_OK);
+}
+
+static void check_copy(const char *from, const char *to)
+{
+    struct candor_store *s = NULL;
+    CU_ASSERT_EQUAL_FATAL(candor_store_open(&s, ctx, from, 0), CANDOR_OK);
+    fill_source(s);
+    candor_store_free(s);
+    char *json = NULL;
+    CU_ASSERT_EQUAL_FATAL(candor_store_copy(ctx, from, to, 0, &json), CANDOR_OK);
+    CU_ASSERT_PTR_NOT_NULL(json && strstr(json, "\"tickets\":2"));
+    CU_ASSERT_PTR_NOT_NULL(json && strstr(json, "\"candor_delivery\":1"));
+    candor_free(json);
+    CU_ASSERT_EQUAL_FATAL(candor_store_open(&s, ctx, to, 0), CANDOR_OK);
+    CU_ASSERT_EQUAL(query_int(s, "SELECT count(*) FROM tickets WHERE id IN (5, 9)"), 2);
+    CU_ASSERT_EQUAL(query_int(s, "SELECT count(*) FROM threads"), 2);
+    CU_ASSERT_EQUAL(query_int(s, "SELECT count(*) FROM acks WHERE status = 'pending'"), 1);
+    CU_ASSERT_EQUAL(query_int(s, "SELECT count(*) FROM tickets WHERE subject IS NULL"), 1);
+    int64_t t = 0;
+    bool acked = false;
+    const char *ids[] = { "m1@x" };
+    CU_ASSERT_EQUAL(candor__store_thread_find(s, ids, 1, &t, &acked), CANDOR_OK);
+    CU_ASSERT_EQUAL(t, 5);
+    CU_ASSERT_TRUE(acked);
+    /* the blob, byte for byte */
+    struct candor_stmt *q;
+    CU_ASSERT_EQUAL_FATAL(candor__db_prepare(candor__store_db(s), "test",
+                                             "SELECT ntok, sig FROM canned_para", &q), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor__stmt_step(q), CANDOR_DB_ROW);
+    size_t n = 0;
+    const unsigned char *b = candor__stmt_blob(q, 1, &n);
+    CU_ASSERT_EQUAL(candor__stmt_int64(q, 0), 7);
+    CU_ASSERT_EQUAL(n, 6);
+    CU_ASSERT_TRUE(b && n == 6 && b[0] == 0 && b[2] == 0xff && b[3] == 0x80 && b[5] == 0);
+    candor__stmt_free(q);
+    /* the delivery log came along */
+    int delivered = 0;
+    char *path = NULL;
+    CU_ASSERT_EQUAL(candor_store_delivery_find(s, "key1", 200, 0, &delivered, &path), CANDOR_OK);
+    CU_ASSERT_STRING_EQUAL(path ? path : "", "/md/new/1");
+    candor_free(path);
+    /* the next ticket number follows the largest copied */
+    CU_ASSERT_EQUAL(query_int(s, "INSERT INTO tickets(created, intent) VALUES (300, 'refund') "
+                                 "RETURNING id"), 10);
+    candor_store_free(s);
+    /* a non-empty target: refused, untouched; --force replaces it */
+    CU_ASSERT_EQUAL(candor_store_copy(ctx, from, to, 0, &json), CANDOR_EINVAL);
+    CU_ASSERT_PTR_NULL(json);
+    CU_ASSERT_PTR_NOT_NULL(strstr(candor_errmsg(), "not empty"));
+    CU_ASSERT_EQUAL_FATAL(candor_store_open(&s, ctx, to, 0), CANDOR_OK);
+    CU_ASSERT_EQUAL(query_int(s, "SELECT count(*) FROM tickets"), 3);
+    candor_store_free(s);
+    CU_ASSERT_EQUAL(candor_store_copy(ctx, from, to, CANDOR_STORE_COPY_FORCE, NULL), CANDOR_OK);
+    CU_ASSERT_EQUAL_FATAL(candor_store_open(&s, ctx, to, 0), CANDOR_OK);
+    CU_ASSERT_EQUAL(query_int(s, "SELECT count(*) FROM tickets"), 2);
+    CU_ASSERT_EQUAL(query_int(s, "SELECT max(id) FROM tickets"), 9);
+    candor_store_free(s);
+}
+
+static void test_store_copy(void)
+{
+    char a[2048], b[2048], c[2048];
+    snprintf(a, sizeof a, "%s", tmp_state("copy-from.db"));
+    snprintf(b, sizeof b, "%s", tmp_state("copy-to.db"));
+    check_copy(a, b);   /* same backend */
+    if (test_state_pg()) {
+        /* an SQLite file to PostgreSQL: the migration path */
+        const char *d = test_tmpdir();
+        snprintf(a, sizeof a, "%s/copy-sqlite.db", d ? d : "/tmp");
+        snprintf(c, sizeof c, "%s", tmp_state("copy-pg.db"));
+        check_copy(a, c);
+        unlink(a);
+    }
+    drop_state(b);
+    /* bad arguments: no source file, same source and target */
+    CU_ASSERT_EQUAL(candor_store_copy(ctx, "/nonexistent-dir/x.db", b, 0, NULL), CANDOR_EINVAL);
+    CU_ASSERT_EQUAL(candor_store_copy(ctx, b, b, 0, NULL), CANDOR_EINVAL);
+    CU_ASSERT_EQUAL(candor_store_copy(ctx, NULL, b, 0, NULL), CANDOR_EINVAL);
+}
+
 static void setup(void) { ctx = test_ctx(NULL); }
 
 static void test_ctx_loaded(void) { CU_ASSERT_PTR_NOT_NULL_FATAL(ctx); }
@@ -198,6 +303,7 @@ static const struct test_case cases[] = {
     { "transactions_nest", test_transactions_nest },
     { "reader_during_write", test_reader_during_write },
     { "ticket_format", test_ticket_format },
+    { "store_copy", test_store_copy },
     { NULL, NULL }
 };
 

@@ -10,4 +10,5 @@ int cmd_record_reply(int argc, char **argv);  /* cmd-ack.c */
 int cmd_stats(int argc, char **argv);         /* cmd-ack.c */
 int cmd_check(int argc, char **argv);         /* cmd-check.c */
 int cmd_filter(int argc, char **argv);        /* cmd-filter.c */
+int cmd_store(int argc, char **argv);         /* cmd-store.c */
 #endif

@@ -20,6 +20,7 @@ static const struct {
     { "stats", cmd_stats, "response times and promises kept" },
     { "check", cmd_check, "check a reply for canned-looking text" },
     { "filter", cmd_filter, "add X-Candor-* fields to a message on stdin" },
+    { "store", cmd_store, "store copy: move a state, e.g. to PostgreSQL" },
 };
 
 static void usage(FILE *f)
