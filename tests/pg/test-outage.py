@@ -243,7 +243,7 @@ during = [e for e in events if down_from and e[0] >= down_from + 0.5 and e[1] <=
 ok_during = [e for e in during if e[3] == 250]
 bad_refusals = [e for e in during if e[3] != 250 and not (e[3] == 451 and "4.3.0" in e[4])]
 after = sorted(e[1] for e in events if down_to and e[0] >= down_to and e[3] == 250)
-recovery = (after[0] - up_at) if after else None
+recovery = (after[0] - down_to) if after else None
 ids = maildir_ids()
 want = {m["msgid"] for m in mails}
 lost = sorted(want - set(ids))
@@ -263,7 +263,7 @@ print("stream: %d messages from %d senders at %.0f/s over %d sessions; PostgreSQ
 print("transactions: %d (%s); during the outage: %d, of them %d got 250"
       % (len(events), ", ".join("%s: %d" % (k, v) for k, v in sorted(codes.items())),
          len(during), len(ok_during)))
-print("recovery: first 250 %.2f s after PostgreSQL was back; all accepted at t=%.1f s"
+print("recovery: first 250 %.2f s after PostgreSQL was started again; all accepted at t=%.1f s"
       % (recovery if recovery is not None else float("nan"), end_at - t0))
 print("maildir: %d files, %d of %d messages, %d lost, %d twice, %d unexpected"
       % (sum(ids.values()), len(set(ids) & want), len(want), len(lost), len(doubled), len(stray)))
