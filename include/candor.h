@@ -124,9 +124,16 @@ struct candor_ctx;
 #define CANDOR_DEFAULT_MAX_HTML_DEPTH 256u
 #define CANDOR_DEFAULT_MAX_CONFIG_BYTES (4u * 1024u * 1024u)
 
-/* 2 appended max_config_bytes; version 1 callers (the struct up to
- * log_data) are still accepted. */
-#define CANDOR_CTX_OPTIONS_VERSION 2
+/* 2 appended max_config_bytes, 3 flags; callers of an older version
+ * (a shorter struct) are still accepted. */
+#define CANDOR_CTX_OPTIONS_VERSION 3
+
+/* candor_ctx_options_t.flags: a context for parsing only. The rules and
+ * the model are not loaded (the configuration is still read and
+ * validated whole): start-up is faster and smaller, and candor_triage(),
+ * candor_ack() and candor_trainer_new() on such a context fail with
+ * CANDOR_EINVAL. Since 0.1 */
+#define CANDOR_CTX_PARSE_ONLY 1u
 
 typedef struct candor_ctx_options {
     unsigned int version;          /* CANDOR_CTX_OPTIONS_VERSION */
@@ -152,13 +159,16 @@ typedef struct candor_ctx_options {
     /* Version 2. The configuration file (and the schema) are refused when
      * larger: 0 means CANDOR_DEFAULT_MAX_CONFIG_BYTES. Since 0.1 */
     size_t max_config_bytes;
+    /* Version 3. CANDOR_CTX_* flags (0: a full context). Since 0.1 */
+    unsigned int flags;
 } candor_ctx_options_t;
 
 #define CANDOR_CTX_OPTIONS_INIT { CANDOR_CTX_OPTIONS_VERSION, NULL, NULL, NULL, 0, \
-        NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0 }
+        NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0 }
 
-/* Function twin of CANDOR_CTX_OPTIONS_INIT (for bindings): VERSION 1 or 2;
- * version 1 fills only the fields up to log_data. Since 0.1 */
+/* Function twin of CANDOR_CTX_OPTIONS_INIT (for bindings): VERSION 1, 2
+ * or 3; it fills only the fields that version has (1: up to log_data, 2:
+ * up to max_config_bytes). Since 0.1 */
 CANDOR_API candor_status_t candor_ctx_options_init(candor_ctx_options_t *opts,
                                                    unsigned int version);
 

@@ -36,7 +36,8 @@ static size_t options_size(unsigned int version)
 {
     switch (version) {
     case 1: return offsetof(candor_ctx_options_t, max_config_bytes);
-    case 2: return sizeof(candor_ctx_options_t);
+    case 2: return offsetof(candor_ctx_options_t, flags);
+    case 3: return sizeof(candor_ctx_options_t);
     default: return 0;
     }
 }
@@ -257,9 +258,10 @@ candor_status_t candor_ctx_new(struct candor_ctx **out, const candor_ctx_options
             free(m);
         }
     }
-    if (st == CANDOR_OK)
+    ctx->parse_only = (o->flags & CANDOR_CTX_PARSE_ONLY) != 0;
+    if (st == CANDOR_OK && !ctx->parse_only)
         st = candor__rules_load(ctx, candor__config_child(root, "rules"));
-    if (st == CANDOR_OK)
+    if (st == CANDOR_OK && !ctx->parse_only)
         st = candor__model_load_ctx(ctx, candor__config_child(root, "model"));
     if (st == CANDOR_OK)
         st = candor__triage_load(ctx, candor__config_child(root, "triage"));

@@ -48,7 +48,8 @@ struct candor_ctx {
     struct candor_strv setting_names;
     struct candor_strv setting_values;
 
-    struct candor_rules *rules;              /* rules.c */
+    bool parse_only;            /* CANDOR_CTX_PARSE_ONLY: no rules, no model */
+    struct candor_rules *rules;              /* rules.c (NULL when parse_only) */
     struct candor_model *model;              /* model.c */
     struct candor_triage_conf *triage;       /* triage.c */
     struct candor_autoreply_conf *autoreply; /* autoreply.c */

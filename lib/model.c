@@ -1128,6 +1128,8 @@ candor_status_t candor_trainer_new(struct candor_trainer **out, const struct can
     if (!out)
         return candor__fail(CANDOR_EINVAL, "trainer_new: no output pointer");
     *out = NULL;
+    if (ctx && ctx->parse_only)
+        return candor__fail(CANDOR_EINVAL, "trainer_new: the context was opened for parsing only");
     struct candor_trainer *t = calloc(1, sizeof *t);
     if (!t)
         return candor__fail(CANDOR_ENOMEM, "out of memory");

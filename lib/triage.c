@@ -845,6 +845,8 @@ candor_status_t candor_triage(struct candor_result **out, const struct candor_ct
     *out = NULL;
     if (!ctx || !msg)
         return candor__fail(CANDOR_EINVAL, "triage: no context or message");
+    if (ctx->parse_only)
+        return candor__fail(CANDOR_EINVAL, "triage: the context was opened for parsing only");
     const struct candor_triage_conf *tc = ctx->triage;
     bool explain = (flags & CANDOR_TRIAGE_EXPLAIN) != 0;
     struct candor_result *res = calloc(1, sizeof *res);

@@ -1,5 +1,6 @@
 /* test-config.c — the context and its XML configuration: defaults,
  * options, validation against the schema, errors as file:line. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,40 @@ static void test_options_init(void)
     CU_ASSERT_EQUAL(candor_envelope_init(&e, 0), CANDOR_EINVAL);
 }
 
+/* CANDOR_CTX_PARSE_ONLY: parsing works, triage and training are refused
+ * (never a silent rules-less result); a version 2 caller's struct ends
+ * before flags, which is then not read. */
+static void test_parse_only(void)
+{
+    static const char mail[] = "From: a@example.com\nSubject: refund please\n\nI want my money back.\n";
+    union { candor_ctx_options_t o; unsigned char bytes[sizeof(candor_ctx_options_t)]; } u;
+    for (unsigned int version = 2; version <= 3; version++) {
+        memset(&u, 0xFF, sizeof u);
+        CU_ASSERT_EQUAL_FATAL(candor_ctx_options_init(&u.o, version), CANDOR_OK);
+        if (version == 2) {
+            CU_ASSERT_EQUAL(u.bytes[offsetof(candor_ctx_options_t, flags)], 0xFF);
+        } else {
+            u.o.flags = CANDOR_CTX_PARSE_ONLY;
+        }
+        struct candor_ctx *c = NULL;
+        CU_ASSERT_EQUAL_FATAL(candor_ctx_new(&c, &u.o), CANDOR_OK);
+        struct candor_message *m = NULL;
+        CU_ASSERT_EQUAL(candor_message_parse(&m, c, mail, sizeof mail - 1), CANDOR_OK);
+        struct candor_result *r = NULL;
+        candor_status_t want = version == 3 ? CANDOR_EINVAL : CANDOR_OK;
+        CU_ASSERT_EQUAL(candor_triage(&r, c, m, NULL, NULL, 0), want);
+        CU_ASSERT_EQUAL(r == NULL, version == 3);
+        if (version == 3)
+            CU_ASSERT_PTR_NOT_NULL(strstr(candor_errmsg(), "parsing only"));
+        struct candor_trainer *t = NULL;
+        CU_ASSERT_EQUAL(candor_trainer_new(&t, c), want);
+        candor_trainer_free(t);
+        candor_result_free(r);
+        candor_message_free(m);
+        candor_ctx_free(c);
+    }
+}
+
 static const struct test_case cases[] = {
     { "ctx default config", test_ctx_default },
     { "ctx bad options version", test_ctx_bad_version },
@@ -120,6 +155,7 @@ static const struct test_case cases[] = {
     { "ctx address override", test_ctx_address_override },
     { "config too large", test_config_too_large },
     { "options init twins", test_options_init },
+    { "parse-only context", test_parse_only },
     { NULL, NULL }
 };
 

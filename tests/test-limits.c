@@ -611,8 +611,8 @@ static void test_options_version_1(void)
     if (c)
         CU_ASSERT_EQUAL(c->limits.max_config_bytes, CANDOR_DEFAULT_MAX_CONFIG_BYTES);
     candor_ctx_free(c);
-    CU_ASSERT_EQUAL(candor_ctx_options_init(&u.o, 3), CANDOR_EINVAL);
-    u.o.version = 3;
+    CU_ASSERT_EQUAL(candor_ctx_options_init(&u.o, CANDOR_CTX_OPTIONS_VERSION + 1), CANDOR_EINVAL);
+    u.o.version = CANDOR_CTX_OPTIONS_VERSION + 1;
     CU_ASSERT_EQUAL(candor_ctx_new(&c, &u.o), CANDOR_EINVAL);
 }
 

@@ -85,6 +85,7 @@ struct candor_ctx *cli_ctx(const struct cli_common *co, candor_status_t *status)
     o.addresses = co->addresses;
     o.n_addresses = co->n_addresses;
     o.trusted_authserv = co->trusted_authserv;
+    o.flags = co->ctx_flags;
     struct candor_ctx *ctx = NULL;
     candor_status_t st = candor_ctx_new(&ctx, &o);
     if (status)

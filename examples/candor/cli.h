@@ -28,6 +28,7 @@ struct cli_common {
     const char *recipient;
     int64_t now;               /* 0: the clock */
     bool now_set;
+    unsigned int ctx_flags;    /* CANDOR_CTX_* for cli_ctx() (parse: parse only) */
 };
 
 /* getopt_long ids for the common options (above any short option). */

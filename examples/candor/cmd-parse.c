@@ -41,6 +41,7 @@ int cmd_parse(int argc, char **argv)
     if (optind >= argc)
         return cli_usage_error("no FILE given");
     candor_status_t st;
+    co.ctx_flags = CANDOR_CTX_PARSE_ONLY;   /* no rules or model to load */
     struct candor_ctx *ctx = cli_ctx(&co, &st);
     if (!ctx)
         return cli_exit_for(st);
