@@ -55,7 +55,8 @@ CANDOR_LOG_WARN = 1
 CANDOR_LOG_INFO = 2
 CANDOR_LOG_DEBUG = 3
 
-CANDOR_CTX_OPTIONS_VERSION = 2
+CANDOR_CTX_OPTIONS_VERSION = 3
+CANDOR_CTX_PARSE_ONLY = 1
 CANDOR_ENVELOPE_VERSION = 1
 CANDOR_STORE_READONLY = 1
 CANDOR_TRIAGE_EXPLAIN = 1
@@ -87,6 +88,7 @@ class CtxOptions(Structure):
         ("log_fn", LOG_FN),
         ("log_data", c_void_p),
         ("max_config_bytes", c_size_t),       # version 2
+        ("flags", c_uint),                    # version 3: CANDOR_CTX_*
     ]
 
 
