@@ -183,7 +183,47 @@ static struct dirsync {
     unsigned long requests, done;
     bool running;
     int err;
+    bool have_fd;      /* fd kept open between fsyncs */
+    int fd;
+    dev_t dev;
+    ino_t ino;
 } syncs[SYNC_DIRS];
+
+/* fsync of the directory DS names through its kept descriptor (opened on
+ * first use). The path is looked up again (stat) each time and the
+ * descriptor replaced when it no longer names the same directory (the
+ * maildir removed and re-created), so the fsync always reaches the
+ * directory the renames went into. Called by the leader only, without
+ * sync_lock (one leader per slot at a time). */
+static bool fsync_dir_kept(struct dirsync *ds)
+{
+    struct stat st;
+    if (stat(ds->path, &st) != 0)
+        return false;
+    if (ds->have_fd && (st.st_dev != ds->dev || st.st_ino != ds->ino)) {
+        close(ds->fd);
+        ds->have_fd = false;
+    }
+    if (!ds->have_fd) {
+        int fd = open(ds->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            return false;
+        struct stat fst;
+        if (fstat(fd, &fst) != 0) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return false;
+        }
+        /* (replaced between the stat and the open: the fd names the
+         * current one, as a plain open-and-fsync would) */
+        ds->fd = fd;
+        ds->have_fd = true;
+        ds->dev = fst.st_dev;
+        ds->ino = fst.st_ino;
+    }
+    return fsync(ds->fd) == 0;
+}
 
 static bool fsync_dir_shared(const char *dir)
 {
@@ -208,7 +248,7 @@ static bool fsync_dir_shared(const char *dir)
             ds->running = true;
             unsigned long covered = ds->requests;
             pthread_mutex_unlock(&sync_lock);
-            bool r = fsync_dir(dir);
+            bool r = fsync_dir_kept(ds);
             int e = errno;
             pthread_mutex_lock(&sync_lock);
             ds->running = false;
