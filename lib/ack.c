@@ -661,6 +661,49 @@ static candor_status_t add_thread_id(struct candor_store *store, const char *msg
     return run_free(q);
 }
 
+/* The rows per INSERT of add_thread_ids: one statement text per count
+ * (1..THREAD_ROWS), each prepared once per connection. */
+#define THREAD_ROWS 8
+
+/* IDS (empty ones skipped, duplicates allowed) belong to TICKET: one
+ * multi-row INSERT per THREAD_ROWS ids instead of one per id, so a reply
+ * costs PostgreSQL one round trip here, not one per reference. */
+static candor_status_t add_thread_ids(struct candor_store *store, const char *const *ids,
+                                      size_t n, int64_t ticket, int64_t now)
+{
+    const char *rows[THREAD_ROWS];
+    size_t i = 0;
+    candor_status_t st = CANDOR_OK;
+    while (st == CANDOR_OK && i < n) {
+        size_t k = 0;
+        for (; i < n && k < THREAD_ROWS; i++)
+            if (ids[i] && *ids[i])
+                rows[k++] = ids[i];
+        if (!k)
+            break;
+        char sql[512];
+        size_t len = (size_t)snprintf(sql, sizeof sql,
+                                      "INSERT INTO threads(message_id, ticket, created) VALUES ");
+        for (size_t r = 0; r < k && len < sizeof sql; r++)
+            len += (size_t)snprintf(sql + len, sizeof sql - len, "%s(?%zu, ?1, ?2)",
+                                    r ? ", " : "", r + 3);
+        if (len < sizeof sql)
+            len += (size_t)snprintf(sql + len, sizeof sql - len, " ON CONFLICT DO NOTHING");
+        if (len >= sizeof sql)
+            return candor__fail(CANDOR_ERROR, "thread: statement too long");
+        struct candor_stmt *q;
+        st = candor__store_prepare(store, "thread", sql, &q);
+        if (st != CANDOR_OK)
+            return st;
+        candor__stmt_bind_int64(q, 1, ticket);
+        candor__stmt_bind_int64(q, 2, now);
+        for (size_t r = 0; r < k; r++)
+            candor__stmt_bind_text(q, (int)r + 3, rows[r]);
+        st = run_free(q);
+    }
+    return st;
+}
+
 static candor_status_t log_decision(struct candor_store *store, int64_t now, const char *sender,
                                     const char *msgid, const char *reason, int64_t ticket)
 {
@@ -913,8 +956,10 @@ static candor_status_t ack_locked(struct candor_ack *a, const struct candor_ctx 
     const char *msgid = msg->message_id && *msg->message_id ? msg->message_id : NULL;
     candor_status_t st = CANDOR_OK;
     int64_t ticket = 0;
+    const char *ids[65];   /* the thread's ids, then the acknowledgement's */
+    size_t thread_n = 0;
+    char ack_id[400];
     if (ticket_worthy(reason)) {
-        const char *ids[64];
         size_t n = candor__autoreply_thread_ids(msg, ids, 64);
         bool acked;
         st = candor__store_thread_find(store, ids, n, &ticket, &acked);
@@ -925,16 +970,15 @@ static candor_status_t ack_locked(struct candor_ack *a, const struct candor_ctx 
         }
         /* the message and everything it refers to belong to the ticket's
          * thread: a reply that arrives before its parent still ties the
-         * parent to the same ticket */
-        for (size_t i = 0; st == CANDOR_OK && i < n; i++)
-            st = add_thread_id(store, ids[i], ticket, now);
+         * parent to the same ticket. Recorded below in one statement with
+         * the acknowledgement's own id (nothing in between reads threads) */
+        thread_n = n;
         if (st == CANDOR_OK)
             candor__ticket_format(a->ticket, sizeof a->ticket, ticket);
     }
     if (st == CANDOR_OK && strcmp(reason, "ok") == 0) {
         struct candor_eta_promise pr;
         st = candor__eta_promise(ctx, store, u->intent, now, &pr);
-        char ack_id[400];
         if (st == CANDOR_OK) {
             unsigned char rnd[6] = { 0 };
             if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
@@ -984,9 +1028,11 @@ static candor_status_t ack_locked(struct candor_ack *a, const struct candor_ctx 
                 st = run_free(q);
             }
             if (st == CANDOR_OK)
-                st = add_thread_id(store, ack_id, ticket, now);
+                ids[thread_n++] = ack_id;
         }
     }
+    if (st == CANDOR_OK && thread_n)
+        st = add_thread_ids(store, ids, thread_n, ticket, now);
     if (st == CANDOR_OK)
         st = log_decision(store, now, norm, msgid, reason, ticket);
     free(norm);

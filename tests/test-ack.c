@@ -558,6 +558,54 @@ static void test_property_thread(void)
     CU_ASSERT_EQUAL(total_acks, rounds);
 }
 
+/* Every id of a long References chain joins the ticket's thread (they are
+ * recorded several to a statement): a later message from someone else that
+ * refers to any one of them is already acknowledged, on the same ticket. */
+static void test_long_references(void)
+{
+    static const struct { const char *name; int ref; } rows[] = {
+        { "first reference", 0 }, { "last reference", 11 }, { "middle reference", 6 },
+        { "second chunk", 5 }, { "near the end", 9 }, { "near the start", 2 },
+    };
+    char *path = new_state();
+    struct candor_store *st = NULL;
+    CU_ASSERT_EQUAL_FATAL(candor_store_open(&st, ctx, path, 0), CANDOR_OK);
+    char refs[1024] = "";
+    size_t len = 0;
+    for (int i = 0; i < 12; i++)
+        len += (size_t)snprintf(refs + len, sizeof refs - len, "%s<lr-x%d@customer.example>",
+                                i ? " " : "", i);
+    struct candor_message *m = make("first@customer.example", "lr-m0@customer.example",
+                                    NULL, refs, "my order");
+    struct candor_ack *a = m ? ack_msg(st, m, NULL, T0) : NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_TRUE(candor_ack_send(a));
+    char ticket[32];
+    snprintf(ticket, sizeof ticket, "%s", candor_ack_ticket(a) ? candor_ack_ticket(a) : "");
+    candor_ack_free(a);
+    candor_message_free(m);
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        char from[64], id[64], irt[64];
+        snprintf(from, sizeof from, "other%zu@customer.example", r);
+        snprintf(id, sizeof id, "lr-reply%zu@customer.example", r);
+        snprintf(irt, sizeof irt, "lr-x%d@customer.example", rows[r].ref);
+        m = make(from, id, irt, NULL, "Re: my order");
+        a = m ? ack_msg(st, m, NULL, T0 + 60 + (int64_t)r) : NULL;
+        CU_ASSERT_PTR_NOT_NULL(a);
+        if (a && (strcmp(candor_ack_reason(a), "already_acknowledged") != 0 ||
+                  !candor_ack_ticket(a) || strcmp(candor_ack_ticket(a), ticket) != 0)) {
+            fprintf(stderr, "  %s: %s %s\n", rows[r].name, candor_ack_reason(a),
+                    candor_ack_ticket(a) ? candor_ack_ticket(a) : "-");
+            CU_FAIL("a reference of the thread not recorded");
+        }
+        candor_ack_free(a);
+        candor_message_free(m);
+    }
+    candor_store_free(st);
+    unlink(path);
+    free(path);
+}
+
 static void test_property_sender(void)
 {
     int rounds = 20;
@@ -694,6 +742,7 @@ static const struct test_case cases[] = {
     { "tickets_and_outbox", test_tickets_and_outbox },
     { "record_reply_and_stats", test_record_reply_and_stats },
     { "property_thread", test_property_thread },
+    { "long_references", test_long_references },
     { "property_sender", test_property_sender },
     { "concurrent_processes", test_concurrent_processes },
     { NULL, NULL }
