@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +31,13 @@
 #include <json-c/json.h>
 #include "lmtpd.h"
 
-bool lmtpd_sendmail(const struct lmtpd_conf *conf, const char *recipient, const char *message)
+extern char **environ;
+
+int lmtpd_handover(const struct lmtpd_conf *conf, struct candor_store *store, const char *ticket,
+                   const char *recipient, const char *message)
 {
-    if (!conf->sendmail_argv || !recipient || !*recipient || recipient[0] == '-')
-        return false;
+    if (!conf->sendmail_argv || !store || !recipient || !*recipient || recipient[0] == '-')
+        return -1;
     /* The whole message goes into an anonymous file first and becomes
      * sendmail's stdin: sendmail never sees a half-written message, even if
      * this process dies while handing it over (a pipe would give it an
@@ -41,7 +45,7 @@ bool lmtpd_sendmail(const struct lmtpd_conf *conf, const char *recipient, const 
     int mfd = memfd_create("candor-ack", MFD_CLOEXEC);
     if (mfd < 0) {
         lmtpd_log("-: sendmail: memfd: %s", strerror(errno));
-        return false;
+        return -1;
     }
     bool ok = true;
     for (const char *p = message; *p && ok;) {
@@ -67,7 +71,7 @@ bool lmtpd_sendmail(const struct lmtpd_conf *conf, const char *recipient, const 
     }
     if (!ok || lseek(mfd, 0, SEEK_SET) != 0) {
         close(mfd);
-        return false;
+        return -1;
     }
     size_t n = 0;
     while (conf->sendmail_argv[n])
@@ -75,7 +79,7 @@ bool lmtpd_sendmail(const struct lmtpd_conf *conf, const char *recipient, const 
     char **argv = calloc(n + 6, sizeof *argv);
     if (!argv) {
         close(mfd);
-        return false;
+        return -1;
     }
     for (size_t i = 0; i < n; i++)
         argv[i] = conf->sendmail_argv[i];
@@ -84,21 +88,32 @@ bool lmtpd_sendmail(const struct lmtpd_conf *conf, const char *recipient, const 
     argv[n + 2] = "-i";
     argv[n + 3] = "--";
     argv[n + 4] = (char *)recipient;
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* Only async-signal-safe calls until exec. sendmail outlives this
-         * process if it is killed meanwhile: it has the whole message, so it
-         * finishes queueing it (see the hand-over marker below). */
-        if (dup2(mfd, 0) < 0)
-            _exit(127);
-        execvp(argv[0], argv);
-        _exit(127);
+    /* Everything that can take time is done: only now the marker, then
+     * the spawn (posix_spawn: no copy of this process's page tables, so
+     * the window between the two, where a crash loses this one
+     * acknowledgement rather than ever sending it twice, stays tiny). */
+    posix_spawn_file_actions_t fa;
+    pid_t pid = -1;
+    int rc = -1;
+    if (!lmtpd_handover_begin(store, ticket)) {
+        close(mfd);
+        free(argv);
+        return -1;
+    }
+    if (posix_spawn_file_actions_init(&fa) == 0) {
+        /* sendmail outlives this process if it is killed meanwhile: it has
+         * the whole message, so it finishes queueing it */
+        if (posix_spawn_file_actions_adddup2(&fa, mfd, 0) == 0)
+            rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
     }
     close(mfd);
     free(argv);
-    if (pid < 0) {
-        lmtpd_log("-: sendmail: fork: %s", strerror(errno));
-        return false;
+    if (rc != 0) {
+        lmtpd_log("-: sendmail %s: cannot start: %s", conf->sendmail_argv[0],
+                  strerror(rc > 0 ? rc : errno));
+        lmtpd_handover_failed(store, ticket);
+        return 0;
     }
     int status = 0;
     long waited_ms = 0, limit_ms = conf->sendmail_timeout * 1000;
@@ -106,13 +121,16 @@ bool lmtpd_sendmail(const struct lmtpd_conf *conf, const char *recipient, const 
         pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid)
             break;
-        if (r < 0 && errno != EINTR)
-            return false;
+        if (r < 0 && errno != EINTR) {
+            lmtpd_handover_failed(store, ticket);
+            return 0;
+        }
         if (waited_ms >= limit_ms) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             lmtpd_log("-: sendmail: timed out after %ld s", conf->sendmail_timeout);
-            return false;
+            lmtpd_handover_failed(store, ticket);
+            return 0;
         }
         struct timespec ts = { 0, 2 * 1000 * 1000 };
         nanosleep(&ts, NULL);
@@ -121,9 +139,10 @@ bool lmtpd_sendmail(const struct lmtpd_conf *conf, const char *recipient, const 
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         lmtpd_log("-: sendmail %s: exited with status %d", conf->sendmail_argv[0],
                   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-        return false;
+        lmtpd_handover_failed(store, ticket);
+        return 0;
     }
-    return true;
+    return 1;
 }
 
 /* The hand-over marker: written (and committed) before sendmail runs,
@@ -325,6 +344,7 @@ static void retry_round(struct lmtpd_conf *conf, struct candor_store *store, boo
             continue;   /* its delivery has not completed: the MTA retries it */
         }
         tried++;
+        int h;
         if (handover_interrupted(store, ticket)) {
             lmtpd_store_write_begin();
             candor_store_ack_sent(store, ticket, 0);
@@ -332,9 +352,9 @@ static void retry_round(struct lmtpd_conf *conf, struct candor_store *store, boo
             lmtpd_log("-: pending ack ticket=%s to=<%s> not sent again: its hand-over to sendmail "
                       "was under way when the daemon stopped (sendmail had the whole message)", ticket, to);
             rs->listed = false;
-        } else if (!lmtpd_handover_begin(store, ticket)) {
+        } else if ((h = lmtpd_handover(conf, store, ticket, to, text)) < 0) {
             lmtpd_log("-: pending ack ticket=%s still pending", ticket);
-        } else if (lmtpd_sendmail(conf, to, text)) {
+        } else if (h > 0) {
             lmtpd_store_write_begin();
             if (candor_store_ack_sent(store, ticket, 0) == CANDOR_OK)
                 sent++;
@@ -342,7 +362,6 @@ static void retry_round(struct lmtpd_conf *conf, struct candor_store *store, boo
             lmtpd_log("-: pending ack ticket=%s sent to=<%s>", ticket, to);
             rs->listed = false;
         } else {
-            lmtpd_handover_failed(store, ticket);
             rs->attempts++;
             double wait = (double)conf->ack_retry_interval;
             for (int k = 1; k < rs->attempts && wait < conf->ack_retry_max_interval; k++)

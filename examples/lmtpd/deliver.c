@@ -1111,11 +1111,13 @@ static void find_pending(struct candor_store *store, const char *ticket, struct 
 void lmtpd_ack_handover(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *qid,
                         struct lmtpd_pending *p)
 {
+    int h = -1;
     if (!conf->sendmail_argv) {
         lmtpd_log("%s: ack ticket=%s left pending: no sendmail command", qid, p->ticket);
-    } else if (!w->store || !lmtpd_handover_begin(w->store, p->ticket)) {
+    } else if (!w->store || (h = lmtpd_handover(conf, w->store, p->ticket, p->recipient,
+                                                p->message)) < 0) {
         lmtpd_log("%s: ack ticket=%s left pending", qid, p->ticket);
-    } else if (lmtpd_sendmail(conf, p->recipient, p->message)) {
+    } else if (h > 0) {
         lmtpd_store_write_begin();
         candor_status_t st = w->store ? candor_store_ack_sent(w->store, p->ticket, 0)
                                       : CANDOR_EINVAL;
@@ -1126,7 +1128,6 @@ void lmtpd_ack_handover(struct lmtpd_worker *w, struct lmtpd_conf *conf, const c
         else
             lmtpd_log("%s: ack ticket=%s sent to=<%s>", qid, p->ticket, p->recipient);
     } else {
-        lmtpd_handover_failed(w->store, p->ticket);
         lmtpd_log("%s: ack ticket=%s left pending (sendmail failed)", qid, p->ticket);
     }
     lmtpd_ack_release(p->ticket);

@@ -141,9 +141,14 @@ void lmtpd_ack_handover(struct lmtpd_worker *w, struct lmtpd_conf *conf, const c
 void lmtpd_pending_free(struct lmtpd_pending *p);
 
 /* ack.c */
-/* Hand MESSAGE to the sendmail command for RECIPIENT with envelope sender
- * <>. Returns true when sendmail exited 0. */
-bool lmtpd_sendmail(const struct lmtpd_conf *conf, const char *recipient, const char *message);
+/* Hand TICKET's acknowledgement MESSAGE to the sendmail command for
+ * RECIPIENT with envelope sender <>: the message is put in an anonymous
+ * file, then the hand-over marker is written to STORE, then sendmail is
+ * spawned on that file. Returns 1 when sendmail exited 0; 0 when it failed
+ * (the marker is cleared again: retry later); -1 when nothing was started
+ * (no marker written). */
+int lmtpd_handover(const struct lmtpd_conf *conf, struct candor_store *store, const char *ticket,
+                   const char *recipient, const char *message);
 /* Mark in STORE that TICKET's acknowledgement is being handed over (false:
  * could not, do not hand it over); after a sendmail failure, clear it. */
 bool lmtpd_handover_begin(struct candor_store *store, const char *ticket);
