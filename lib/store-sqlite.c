@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sqlite3.h>
 #include "store-db.h"
 
@@ -283,8 +284,19 @@ candor_status_t candor__db_open_sqlite(struct candor_db **out, const char *path,
      * pages are read. */
     sqlite3_exec(db->h, "PRAGMA cache_size=-32768", NULL, NULL, NULL);
     if (mode == CANDOR_DB_RW) {
-        /* WAL: readers never block the writer; persistent in the file. */
-        candor_status_t st = s_exec(&db->base, "journal_mode", "PRAGMA journal_mode=WAL");
+        /* WAL: readers never block the writer; persistent in the file.
+         * When several handles open a new file at once, the switch can
+         * fail with SQLITE_BUSY without the busy handler being called:
+         * try again for up to the busy timeout (a file already in WAL
+         * mode answers at once). */
+        candor_status_t st;
+        for (int i = 0;; i++) {
+            st = s_exec(&db->base, "journal_mode", "PRAGMA journal_mode=WAL");
+            if (st != CANDOR_ETEMPFAIL || i >= BUSY_TIMEOUT_MS / 10)
+                break;
+            struct timespec ts = { 0, 10 * 1000 * 1000 };
+            nanosleep(&ts, NULL);
+        }
         if (st != CANDOR_OK) {
             s_close(&db->base);
             return st;

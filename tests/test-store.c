@@ -2,6 +2,7 @@
  * transactions, the outbox. (Concurrent writers: test-ack.c.) */
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 #include "common.h"
@@ -294,6 +295,49 @@ static void setup(void) { ctx = test_ctx(NULL); }
 
 static void test_ctx_loaded(void) { CU_ASSERT_PTR_NOT_NULL_FATAL(ctx); }
 
+/* Several threads opening one new state file at the same moment all get
+ * a handle (the switch to WAL used to fail with "state busy" for some). */
+#define OPENERS 8
+struct opener {
+    const char *path;
+    pthread_barrier_t *go;
+    candor_status_t st;
+};
+
+static void *open_one(void *arg)
+{
+    struct opener *o = arg;
+    struct candor_store *s = NULL;
+    pthread_barrier_wait(o->go);
+    o->st = candor_store_open(&s, ctx, o->path, 0);
+    candor_store_free(s);
+    return NULL;
+}
+
+static void test_concurrent_first_open(void)
+{
+    if (test_state_pg())
+        return;   /* a file-level race: SQLite only */
+    for (int round = 0; round < 40; round++) {
+        char name[32];
+        snprintf(name, sizeof name, "first-open-%d", round);
+        const char *path = tmp_state(name);
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, OPENERS);
+        pthread_t t[OPENERS];
+        struct opener o[OPENERS];
+        for (int i = 0; i < OPENERS; i++) {
+            o[i] = (struct opener){ path, &go, CANDOR_ERROR };
+            pthread_create(&t[i], NULL, open_one, &o[i]);
+        }
+        for (int i = 0; i < OPENERS; i++) {
+            pthread_join(t[i], NULL);
+            CU_ASSERT_EQUAL(o[i].st, CANDOR_OK);
+        }
+        pthread_barrier_destroy(&go);
+    }
+}
+
 static const struct test_case cases[] = {
     { "ctx", test_ctx_loaded },
     { "create_and_migrate", test_create_and_migrate },
@@ -304,6 +348,7 @@ static const struct test_case cases[] = {
     { "reader_during_write", test_reader_during_write },
     { "ticket_format", test_ticket_format },
     { "store_copy", test_store_copy },
+    { "concurrent_first_open", test_concurrent_first_open },
     { NULL, NULL }
 };
 
