@@ -31,9 +31,14 @@ class Report:
         sys.stdout.flush()
         return ok
 
-    def finish(self):
+    def finish(self, skip_reason=None):
+        """The last line is "N passed, N failed"; exit 1 on a failure, 77
+        (skipped) when SKIP_REASON says a part could not run and nothing
+        failed."""
+        if skip_reason and not self.failed:
+            print("SKIPPED: %s" % skip_reason)
         print("%d passed, %d failed" % (self.passed, self.failed))
-        sys.exit(1 if self.failed else 0)
+        sys.exit(1 if self.failed else (77 if skip_reason else 0))
 
 
 def free_port():
