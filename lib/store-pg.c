@@ -188,17 +188,24 @@ static void p_close(struct candor_db *d)
     free(db);
 }
 
-/* Run SQL (no parameters; several statements allowed). */
-static candor_status_t p_exec(struct candor_db *d, const char *what, const char *sql)
+/* Run SQL once, and once more on a fresh connection when the first try
+ * lost it outside a transaction. With PARAMS, PQexecParams with at most one
+ * text parameter PARAM; else PQexec (several statements allowed). On
+ * success *OUT is the result, yours to PQclear(). */
+static candor_status_t run(struct pg_db *db, const char *what, const char *sql, bool params,
+                           const char *param, PGresult **out)
 {
-    struct pg_db *db = DB(d);
+    *out = NULL;
     for (int attempt = 0; attempt < 2; attempt++) {
         candor_status_t st = ensure(db, what);
         if (st != CANDOR_OK)
             return st;
-        PGresult *res = PQexec(db->conn, sql);
+        const char *vals[1] = { param };
+        PGresult *res = params
+            ? PQexecParams(db->conn, sql, param ? 1 : 0, NULL, vals, NULL, NULL, 0)
+            : PQexec(db->conn, sql);
         if (result_ok(res)) {
-            PQclear(res);
+            *out = res;
             return CANDOR_OK;
         }
         st = fail(db, res, what);
@@ -207,6 +214,15 @@ static candor_status_t p_exec(struct candor_db *d, const char *what, const char 
             return st;
     }
     return CANDOR_ERROR;   /* not reached */
+}
+
+/* Run SQL (no parameters; several statements allowed). */
+static candor_status_t p_exec(struct candor_db *d, const char *what, const char *sql)
+{
+    PGresult *res;
+    candor_status_t st = run(DB(d), what, sql, false, NULL, &res);
+    PQclear(res);
+    return st;
 }
 
 /* "?" and "?N" to $N, outside quoted strings and identifiers. */
@@ -578,28 +594,16 @@ static candor_status_t query_int(struct pg_db *db, const char *what, const char 
 {
     *v = 0;
     *found = false;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        candor_status_t st = ensure(db, what);
-        if (st != CANDOR_OK)
-            return st;
-        const char *vals[1] = { param };
-        PGresult *res = PQexecParams(db->conn, sql, param ? 1 : 0, NULL, vals, NULL, NULL, 0);
-        if (result_ok(res)) {
-            if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 &&
-                !PQgetisnull(res, 0, 0)) {
-                const char *s = PQgetvalue(res, 0, 0);
-                *v = PQftype(res, 0) == BOOLOID ? s[0] == 't' : strtoll(s, NULL, 10);
-                *found = true;
-            }
-            PQclear(res);
-            return CANDOR_OK;
-        }
-        st = fail(db, res, what);
-        PQclear(res);
-        if (attempt > 0 || !retry_after_reset(db))
-            return st;
+    PGresult *res;
+    candor_status_t st = run(db, what, sql, true, param, &res);
+    if (st == CANDOR_OK && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 &&
+        !PQgetisnull(res, 0, 0)) {
+        const char *s = PQgetvalue(res, 0, 0);
+        *v = PQftype(res, 0) == BOOLOID ? s[0] == 't' : strtoll(s, NULL, 10);
+        *found = true;
     }
-    return CANDOR_ERROR;   /* not reached */
+    PQclear(res);
+    return st;
 }
 
 static candor_status_t p_table_exists(struct candor_db *d, const char *name, bool *exists)
