@@ -14,7 +14,9 @@
  *   rule_rows     PCRE2's limits, set by <rules match-limit depth-limit
  *                 max-match-bytes> (named defaults in rules.c), and the
  *                 regular-expression bombs: refused at load, or stopped at
- *                 a limit with a "rules: ..." entry in the triage errors;
+ *                 a limit with a "rules: ..." entry in the triage errors,
+ *                 while the same input under a higher limit is not (the
+ *                 depth limit under JIT, too: it sizes the JIT stack);
  *   hostile_rows  the big inputs at the default limits: a 50 MB message, a
  *                 MIME tree 10,000 parts deep, a 1 MB header, base64 bombs.
  *
@@ -331,6 +333,27 @@ static void gen_ab(struct candor_buf *b, size_t n)
     for (size_t i = 0; i < n; i += 2)
         candor__buf_puts(b, "ab");
     candor__buf_puts(b, " c\n");
+}
+
+/* N/2 times "ab", then "c": (a|b)*c matches at once, one level of
+ * backtracking state per letter (a deep match, not a backtracking bomb). */
+static void gen_ab_c(struct candor_buf *b, size_t n)
+{
+    put_head(b, "text/plain");
+    for (size_t i = 0; i < n; i += 2)
+        candor__buf_puts(b, "ab");
+    candor__buf_puts(b, "c\n");
+}
+
+/* A header field X-Deep of N/2 times "ab", then "c". */
+static void gen_x_deep_header(struct candor_buf *b, size_t n)
+{
+    candor__buf_puts(b, "X-Deep: ");
+    for (size_t i = 0; i < n; i += 2)
+        candor__buf_puts(b, "ab");
+    candor__buf_puts(b, "c\n");
+    put_head(b, "text/plain");
+    candor__buf_puts(b, "Where is my order?\n");
 }
 
 /* Bait for (x+x+)+y: N lines of a long run of x with no y right after it,
@@ -673,13 +696,46 @@ static const struct rule_row rule_rows[] = {
       CANDOR_OK, NULL, gen_x_short, 14,
       MAILBOX "<rules>\n"
       "<rule id=\"subtle\" intent=\"refund\" weight=\"1\">(x+x+)+y</rule>\n</rules>\n" },
-    /* the depth limit (interpreter), or the JIT stack (JIT ignores the
-     * depth limit; PCRE2's default JIT stack, 32 kB, is the bound then, so
-     * there is no control: 100 kB of (a|b)* exceeds it at any depth-limit) */
+    /* a small depth limit (below 512: matched by the interpreter, rules.c)
+     * on 100 kB of backtracking; no control: 100 kB of (a|b)* exceeds any
+     * depth-limit the config accepts, or else the match limit */
     { "depth-limit 10, (a|b)*c on 100 kB",
       MAILBOX "<rules max-match-bytes=\"200000\" depth-limit=\"10\">\n"
       "<rule id=\"deep\" intent=\"refund\" weight=\"1\">(a|b)*c</rule>\n</rules>\n",
       CANDOR_OK, NULL, gen_ab, 100000, NULL },
+    /* the depth limit on a deep match that succeeds at once: 2,000 letters
+     * need 2,000 levels; depth-limit 1000 stops it (interpreter: the depth
+     * limit; JIT: a stack of 16 bytes a level, rules.c), 20000 lets it
+     * match, under the same match limit: so the depth limit is what stops it */
+    { "depth-limit 1000, (a|b)*c on 2,000 letters",
+      MAILBOX "<rules depth-limit=\"1000\">\n"
+      "<rule id=\"deep\" intent=\"refund\" weight=\"1\">(a|b)*c</rule>\n</rules>\n",
+      CANDOR_OK, NULL, gen_ab_c, 2000,
+      MAILBOX "<rules depth-limit=\"20000\">\n"
+      "<rule id=\"deep\" intent=\"refund\" weight=\"1\">(a|b)*c</rule>\n</rules>\n" },
+    /* the default depth-limit, 2000, against 8,000 letters (the default
+     * max-match-bytes, 8192, lets them through) */
+    { "default depth-limit, (a|b)*c on 8,000 letters",
+      MAILBOX "<rules>\n"
+      "<rule id=\"deep\" intent=\"refund\" weight=\"1\">(a|b)*c</rule>\n</rules>\n",
+      CANDOR_OK, NULL, gen_ab_c, 8000,
+      MAILBOX "<rules depth-limit=\"100000\">\n"
+      "<rule id=\"deep\" intent=\"refund\" weight=\"1\">(a|b)*c</rule>\n</rules>\n" },
+    /* a header rule stopped at a limit is reported too */
+    { "depth-limit 1000, header rule on 2,000 letters",
+      MAILBOX "<rules depth-limit=\"1000\">\n"
+      "<rule id=\"deep-header\" field=\"header:X-Deep\" intent=\"refund\" weight=\"1\">"
+      "(a|b)*c</rule>\n</rules>\n",
+      CANDOR_OK, NULL, gen_x_deep_header, 2000,
+      MAILBOX "<rules depth-limit=\"20000\">\n"
+      "<rule id=\"deep-header\" field=\"header:X-Deep\" intent=\"refund\" weight=\"1\">"
+      "(a|b)*c</rule>\n</rules>\n" },
+    /* a depth-limit too small for a pattern on a few dozen bytes: refused
+     * at load, saying so */
+    { "depth-limit 10 with (\\w ?)+! in the config",
+      MAILBOX "<rules depth-limit=\"10\">\n"
+      "<rule id=\"words\" intent=\"refund\" weight=\"1\">(\\w ?)+!</rule>\n</rules>\n",
+      CANDOR_ECONFIG, "depth-limit 10", NULL, 0, NULL },
 };
 
 /* The first "rules: ..." entry of the triage JSON's errors, in SHOWN. */
@@ -777,7 +833,7 @@ static void test_rule_limits(void)
             hit = run_rules(r->control, r->gen, r->n, &st, &t_load, &t, &len, shown, sizeof shown);
             CU_ASSERT_EQUAL(st, CANDOR_OK);
             if (hit)
-                fprintf(stderr, "%s: the control (default limits) hits a limit too: %s\n",
+                fprintf(stderr, "%s: the control (higher limit) hits a limit too: %s\n",
                         r->what, shown);
             CU_ASSERT(!hit);
         }
