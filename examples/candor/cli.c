@@ -7,6 +7,29 @@
 
 const char *cli_prog = "candor";
 const char *cli_cmd = "";
+size_t cli_max_config_bytes;
+
+bool cli_parse_bytes(const char *arg, size_t *out)
+{
+    if (!arg || *arg < '0' || *arg > '9')
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (errno)
+        return false;
+    unsigned shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'M': shift = 20; end++; break;
+    case 'G': shift = 30; end++; break;
+    default: break;
+    }
+    if (*end || v == 0 || v > (unsigned long long)(SIZE_MAX >> shift))
+        return false;
+    *out = (size_t)(v << shift);
+    return true;
+}
 
 void cli_error(const char *fmt, ...)
 {
@@ -54,6 +77,12 @@ int cli_common_option(struct cli_common *co, int c, const char *arg, const char 
         co->addresses[co->n_addresses++] = arg;
         return 1;
     case OPT_TRUSTED_AUTHSERV: co->trusted_authserv = arg; return 1;
+    case OPT_MAX_CONFIG_BYTES:
+        if (!cli_parse_bytes(arg, &co->max_config_bytes)) {
+            cli_usage_error("--max-config-bytes %s: not a byte count (N, Nk, NM or NG, above 0)", arg);
+            return -1;
+        }
+        return 1;
     case OPT_SENDER: co->sender = arg; return 1;
     case OPT_RECIPIENT: co->recipient = arg; return 1;
     case OPT_HELP:
@@ -86,6 +115,7 @@ struct candor_ctx *cli_ctx(const struct cli_common *co, candor_status_t *status)
     o.n_addresses = co->n_addresses;
     o.trusted_authserv = co->trusted_authserv;
     o.flags = co->ctx_flags;
+    o.max_config_bytes = co->max_config_bytes ? co->max_config_bytes : cli_max_config_bytes;
     struct candor_ctx *ctx = NULL;
     candor_status_t st = candor_ctx_new(&ctx, &o);
     if (status)

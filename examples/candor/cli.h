@@ -29,12 +29,13 @@ struct cli_common {
     int64_t now;               /* 0: the clock */
     bool now_set;
     unsigned int ctx_flags;    /* CANDOR_CTX_* for cli_ctx() (parse: parse only) */
+    size_t max_config_bytes;   /* --max-config-bytes; 0: cli_max_config_bytes */
 };
 
 /* getopt_long ids for the common options (above any short option). */
 enum {
     OPT_CONFIG = 1000, OPT_STATE, OPT_NOW, OPT_ADDRESS, OPT_TRUSTED_AUTHSERV,
-    OPT_SENDER, OPT_RECIPIENT, OPT_MODEL, OPT_HELP, OPT_VERSION,
+    OPT_SENDER, OPT_RECIPIENT, OPT_MODEL, OPT_HELP, OPT_VERSION, OPT_MAX_CONFIG_BYTES,
     OPT_FIRST_FREE = 1100
 };
 
@@ -50,10 +51,18 @@ enum {
     { "recipient", required_argument, NULL, OPT_RECIPIENT }, \
     { "model", required_argument, NULL, OPT_MODEL }, \
     { "help", no_argument, NULL, OPT_HELP }, \
-    { "version", no_argument, NULL, OPT_VERSION }
+    { "version", no_argument, NULL, OPT_VERSION }, \
+    { "max-config-bytes", required_argument, NULL, OPT_MAX_CONFIG_BYTES }
 
 extern const char *cli_prog;   /* "candor" */
 extern const char *cli_cmd;    /* the subcommand name */
+/* The global --max-config-bytes (before the subcommand); 0: the library's
+ * default (CANDOR_DEFAULT_MAX_CONFIG_BYTES). */
+extern size_t cli_max_config_bytes;
+
+/* A byte count: digits with an optional binary suffix k, M or G (1M is
+ * 1048576). False (nothing set) for anything else, 0 or an overflow. */
+bool cli_parse_bytes(const char *arg, size_t *out);
 
 /* Handle a common option id C with OPTARG. Returns 1 if handled, 0 if not a
  * common option, -1 on a bad value (message printed). HELP is the

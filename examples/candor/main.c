@@ -25,11 +25,14 @@ static const struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: candor COMMAND [OPTION]... [ARG]...\n\n"
+    fprintf(f, "Usage: candor [--max-config-bytes N] COMMAND [OPTION]... [ARG]...\n\n"
                "Triage support mail, acknowledge it honestly, and catch canned replies.\n\n"
                "Commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nGlobal options (before COMMAND; every command takes them too):\n"
+               "  --max-config-bytes N  refuse a configuration file larger than N bytes\n"
+               "                        (suffix k, M or G; default 4M)\n");
     fprintf(f, "\n'candor COMMAND --help' describes each command; man candor(1) has the rest.\n"
                "Exit status: 0 success, 1 a problem was found and reported, 2 bad usage or\n"
                "configuration, 75 a temporary failure (retry later).\n");
@@ -37,6 +40,27 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* global options, before the command */
+    while (argc > 1 && strncmp(argv[1], "--max-config-bytes", 18) == 0) {
+        const char *arg = NULL;
+        int used = 1;
+        if (argv[1][18] == '=') {
+            arg = argv[1] + 19;
+        } else if (argv[1][18] == '\0' && argc > 2) {
+            arg = argv[2];
+            used = 2;
+        } else if (argv[1][18] != '\0') {
+            break;   /* some other word: an unknown command below */
+        }
+        if (!arg || !cli_parse_bytes(arg, &cli_max_config_bytes)) {
+            fprintf(stderr, "candor: --max-config-bytes %s: not a byte count "
+                            "(N, Nk, NM or NG, above 0)\nTry 'candor --help'.\n",
+                    arg ? arg : "(missing)");
+            return EXIT_USAGE;
+        }
+        argc -= used;
+        argv += used;
+    }
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

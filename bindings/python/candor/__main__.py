@@ -36,7 +36,8 @@ EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_TEMPFAIL = 0, 1, 2, 75
 USAGE = """\
 Usage: python3 -m candor triage [OPTION]... FILE...
        python3 -m candor triage [OPTION]... --maildir DIR
-       python3 -m candor parse [--config FILE] [--model FILE] FILE...
+       python3 -m candor parse [--config FILE] [--model FILE]
+                               [--max-config-bytes N] FILE...
 
 Parse or triage mail through libcandor and print one JSON object per message
 (JSON Lines), exactly as the candor command-line tool does. "-" as FILE reads
@@ -49,6 +50,8 @@ Options of triage:
                            as candor triage; else 1); same output for any N
       --config FILE        configuration (default: $CANDOR_CONFIG, else the installed one)
       --model FILE         intent model (default: the configuration's)
+      --max-config-bytes N refuse a configuration larger than N bytes (suffix
+                           k, M or G; default 4M); parse takes it too
       --state FILE         state database (read only; default: the configuration's)
       --now TIME           the time, RFC 3339 (default: the clock)
       --address ADDR       our own address (repeatable)
@@ -67,9 +70,20 @@ _OPTIONS = {
     "triage": {"--config": True, "--model": True, "--maildir": True, "--recursive": False,
                "--jobs": True, "--state": True, "--now": True, "--address": True,
                "--trusted-authserv": True, "--sender": True, "--recipient": True,
-               "--explain": False},
-    "parse": {"--config": True, "--model": True},
+               "--explain": False, "--max-config-bytes": True},
+    "parse": {"--config": True, "--model": True, "--max-config-bytes": True},
 }
+
+
+def parse_bytes(text: str) -> int:
+    """A byte count as the CLI takes it: digits and an optional binary
+    suffix k, M or G, above 0."""
+    shift = {"k": 10, "K": 10, "M": 20, "G": 30}.get(text[-1:], 0)
+    digits = text[:-1] if shift else text
+    if not digits.isdigit() or not digits.isascii() or int(digits) == 0:
+        raise UsageError("--max-config-bytes %s: not a byte count (N, Nk, NM or NG, above 0)"
+                         % text)
+    return int(digits) << shift
 
 
 class UsageError(Exception):
@@ -118,6 +132,8 @@ def parse_args(argv: "Sequence[str]") -> "Dict[str, Any]":
             args["address"].append(value)
         else:
             args[key] = value
+    if "max_config_bytes" in args:
+        args["max_config_bytes"] = parse_bytes(args["max_config_bytes"])
     if "jobs" in args:
         try:
             args["jobs"] = int(args["jobs"])
@@ -228,7 +244,8 @@ def main(argv: "Optional[Sequence[str]]" = None) -> int:
         _err("triage: --recursive needs --maildir")
         return EXIT_USAGE
 
-    kw: "Dict[str, Any]" = {"config": args.get("config"), "model": args.get("model")}
+    kw: "Dict[str, Any]" = {"config": args.get("config"), "model": args.get("model"),
+                            "max_config_bytes": args.get("max_config_bytes")}
     if command == "triage":
         kw.update(state=args.get("state"), addresses=args["address"] or None,
                   trusted_authserv=args.get("trusted_authserv"))

@@ -96,6 +96,10 @@ class Context:
     - ``library``: path of libcandor to load (see :func:`candor.load_library`).
     - ``max_message_bytes`` ... ``max_html_depth``: limits on hostile input
       (0 or None: the configured default).
+    - ``max_config_bytes``: refuse a configuration file larger than this
+      (0 or None: 4 MiB, ``CANDOR_DEFAULT_MAX_CONFIG_BYTES``); it is read
+      before the configuration, so only an argument can set it. A larger
+      file raises :class:`candor.ConfigError`.
 
     Raises :class:`candor.ConfigError` for a bad configuration,
     :class:`candor.InputOutputError` for an unreadable one, and
@@ -121,7 +125,8 @@ class Context:
                  max_line_bytes: Optional[int] = None,
                  max_decoded_bytes: Optional[int] = None,
                  max_text_bytes: Optional[int] = None,
-                 max_html_depth: Optional[int] = None) -> None:
+                 max_html_depth: Optional[int] = None,
+                 max_config_bytes: Optional[int] = None) -> None:
         self._ptr: Optional[int] = None
         self._stores: "weakref.WeakSet[_Store]" = weakref.WeakSet()
         self._stores_lock = threading.Lock()
@@ -156,7 +161,8 @@ class Context:
                       max_mime_depth=max_mime_depth, max_mime_parts=max_mime_parts,
                       max_line_bytes=max_line_bytes,
                       max_decoded_bytes=max_decoded_bytes,
-                      max_text_bytes=max_text_bytes, max_html_depth=max_html_depth)
+                      max_text_bytes=max_text_bytes, max_html_depth=max_html_depth,
+                      max_config_bytes=max_config_bytes)
         for name, value in limits.items():
             if value is not None:
                 if value < 0:

@@ -94,7 +94,8 @@ class CtxOptions(Structure):
 
 LIMIT_FIELDS = ("max_message_bytes", "max_header_bytes", "max_headers",
                 "max_mime_depth", "max_mime_parts", "max_line_bytes",
-                "max_decoded_bytes", "max_text_bytes", "max_html_depth")
+                "max_decoded_bytes", "max_text_bytes", "max_html_depth",
+                "max_config_bytes")
 
 
 class Envelope(Structure):

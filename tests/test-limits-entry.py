@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""tests/test-limits-entry.py -- the limits of issue 6 through the ways a
+user sets them that tests/test-limits.c (the C API) does not reach:
+
+  cli      `candor --max-config-bytes N` (global, before the command, and
+           as an option of a command): a configuration over the default
+           4 MiB is refused (exit 2, "FILE:0: ... max_config_bytes"), the
+           same file loads with a higher value, a small value refuses the
+           shipped configuration; bad values are usage errors;
+  python   candor.Context(max_config_bytes=...) the same way, and
+           `python3 -m candor --max-config-bytes`; every message limit
+           keyword (max_message_bytes ... max_html_depth) set small and hit
+           (LimitError or an `errors` entry) while the same input under the
+           default limits parses cleanly -- so each keyword reaches its
+           field of candor_ctx_options_t;
+  lmtpd    <daemon max-recipients>: recipients past it get 452 4.5.3 and the
+           message goes to the ones within it; the daemon refuses a
+           configuration over 4 MiB at start.
+
+Prints "N passed, N failed" last; exit 1 on a failure.
+"""
+import base64
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+SOURCE = os.environ.get("CANDOR_SOURCE", os.path.join(os.path.dirname(__file__), ".."))
+DATADIR = os.path.abspath(os.environ.get("CANDOR_DATADIR", os.path.join(SOURCE, "lib", "data")))
+BIN = os.environ.get("CANDOR_BIN", os.path.join("build", "examples", "candor"))
+sys.path.insert(0, os.path.join(SOURCE, "bindings", "python"))
+sys.path.insert(0, os.path.join(SOURCE, "tests", "lmtpd"))
+import candor  # noqa: E402
+from lmtpdtest import Daemon, Report, message, transaction  # noqa: E402
+
+r = Report()
+tmp = tempfile.mkdtemp(prefix="limits-entry-")
+SHIPPED = os.path.join(DATADIR, "candor.xml")
+MAIL = os.path.join(tmp, "mail.eml")
+with open(MAIL, "wb") as f:
+    f.write(b"From: Alice <alice@customer.example>\nTo: support@shop.example\n"
+            b"Subject: where is order A10442?\nMessage-ID: <l1@customer.example>\n\n"
+            b"It is late.\n")
+
+
+def config_copy(path, pad_to=0):
+    """The shipped configuration (model and state paths made absolute),
+    padded with a comment to about PAD_TO bytes."""
+    with open(SHIPPED, encoding="utf-8") as f:
+        xml = f.read()
+    xml = re.sub(r'<model path="[^"]*"/>',
+                 '<model path="%s"/>' % os.path.join(DATADIR, "model.txt"), xml)
+    xml = re.sub(r'<state path="[^"]*"/>',
+                 '<state path="%s"/>' % os.path.join(tmp, "state.db"), xml)
+    if pad_to > len(xml):
+        line = "padding padding padding padding padding padding padding padding\n"
+        pad = "<!--\n" + line * ((pad_to - len(xml)) // len(line) + 1) + "-->\n"
+        xml = xml.replace("</candor>", pad + "</candor>")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(xml)
+    return path
+
+
+BIG = config_copy(os.path.join(tmp, "big.xml"), 5 << 20)        # over the default 4 MiB
+SMALL = config_copy(os.path.join(tmp, "small.xml"))             # the shipped one, ~80 kB
+r.check("big config is over 4 MiB", os.path.getsize(BIG) > 4 << 20, os.path.getsize(BIG))
+
+
+def run(args, **kw):
+    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def refused(rc, err, path, limit):
+    return (rc == 2 and "%s:0:" % path in err and "max_config_bytes" in err
+            and ("larger than %d bytes" % limit) in err)
+
+
+# ---- cli ----
+rc, out, err = run([BIN, "parse", "--config", BIG, MAIL])
+r.check("cli: 5 MiB config refused under the default 4 MiB (exit 2, file:0:)",
+        refused(rc, err, BIG, 4 << 20), (rc, err))
+for args in (["--max-config-bytes", "8M", "parse", "--config", BIG, MAIL],
+             ["--max-config-bytes=8M", "parse", "--config", BIG, MAIL],
+             ["parse", "--max-config-bytes", "8388608", "--config", BIG, MAIL],
+             ["parse", "--config", BIG, "--max-config-bytes=8192k", MAIL]):
+    rc, out, err = run([BIN] + args)
+    r.check("cli: candor %s loads it" % " ".join(a for a in args if a not in (BIG, MAIL)),
+            rc == 0 and '"subject":"where is order A10442?"' in out, (rc, err))
+rc, out, err = run([BIN, "--max-config-bytes", "10k", "parse", "--config", SMALL, MAIL])
+r.check("cli: --max-config-bytes 10k refuses the shipped config (global option)",
+        refused(rc, err, SMALL, 10240) and out == "", (rc, err))
+rc, out, err = run([BIN, "triage", "--max-config-bytes", "10000", "--config", SMALL, MAIL])
+r.check("cli: triage --max-config-bytes 10000 refuses it (command option)",
+        refused(rc, err, SMALL, 10000) and out == "", (rc, err))
+rc, out, err = run([BIN, "--max-config-bytes", "1M", "triage", "--config", SMALL, MAIL])
+r.check("cli: --max-config-bytes 1M triages with it", rc == 0 and '"intent":' in out, (rc, err))
+for bad in (["--max-config-bytes", "0"], ["--max-config-bytes", "x"],
+            ["--max-config-bytes", "5Q"], ["--max-config-bytes", "-5"],
+            ["--max-config-bytes=99999999999999999999G"], ["--max-config-bytes"]):
+    rc, out, err = run([BIN] + bad + ["parse", MAIL])
+    r.check("cli: candor %s parse is a usage error" % " ".join(bad),
+            rc == 2 and "not a byte count" in err, (rc, err))
+    rc, out, err = run([BIN, "parse"] + bad + [MAIL])
+    r.check("cli: candor parse %s is a usage error" % " ".join(bad),
+            rc == 2 and "not a byte count" in err, (rc, err))
+rc, out, err = run([BIN, "--help"])
+r.check("cli: --help names --max-config-bytes", rc == 0 and "--max-config-bytes N" in out, out)
+page = open(os.path.join(SOURCE, "examples", "candor.1"), encoding="utf-8").read()
+r.check("cli: candor.1 documents --max-config-bytes", "max\\-config\\-bytes" in page)
+
+# ---- python ----
+try:
+    candor.Context(config=BIG)
+    r.check("python: 5 MiB config refused by default (ConfigError)", False, "loaded")
+except candor.ConfigError as e:
+    r.check("python: 5 MiB config refused by default (ConfigError)",
+            "%s:0:" % BIG in str(e) and "max_config_bytes" in str(e), str(e))
+try:
+    with candor.Context(config=BIG, max_config_bytes=8 << 20) as ctx:
+        t = ctx.triage(MAIL)
+    r.check("python: max_config_bytes=8 MiB loads it", t.intent is not None, t)
+except candor.Error as e:
+    r.check("python: max_config_bytes=8 MiB loads it", False, str(e))
+try:
+    candor.Context(config=SMALL, max_config_bytes=10000)
+    r.check("python: max_config_bytes=10000 refuses the shipped config", False, "loaded")
+except candor.ConfigError as e:
+    r.check("python: max_config_bytes=10000 refuses the shipped config",
+            "larger than 10000 bytes" in str(e), str(e))
+try:
+    candor.Context(config=SMALL, max_config_bytes=-1)
+    r.check("python: max_config_bytes=-1 refused", False, "accepted")
+except candor.InvalidArgumentError:
+    r.check("python: max_config_bytes=-1 refused", True)
+env = dict(os.environ, PYTHONPATH=os.path.join(SOURCE, "bindings", "python"))
+rc, out, err = run([sys.executable, "-m", "candor", "parse", "--max-config-bytes", "10k",
+                    "--config", SMALL, MAIL], env=env)
+r.check("python -m candor parse --max-config-bytes 10k refuses it (exit 2)",
+        refused(rc, err, SMALL, 10240), (rc, err))
+rc, out, err = run([sys.executable, "-m", "candor", "triage", "--max-config-bytes=8M",
+                    "--config", BIG, MAIL], env=env)
+r.check("python -m candor triage --max-config-bytes=8M loads the 5 MiB config",
+        rc == 0 and '"intent":' in out, (rc, err))
+rc, out, err = run([sys.executable, "-m", "candor", "parse", "--max-config-bytes", "0", MAIL],
+                   env=env)
+r.check("python -m candor --max-config-bytes 0 is a usage error",
+        rc == 2 and "not a byte count" in err, (rc, err))
+
+
+# The message limits, one keyword each: (keyword, small value, input over it).
+def head(ctype):
+    return ("From: Mallory <mallory@attacker.example>\nTo: support@shop.example\n"
+            "Subject: limits\nMessage-ID: <limits@attacker.example>\nMIME-Version: 1.0\n"
+            "Content-Type: %s\n\n" % ctype)
+
+
+def depth(n):
+    s = head('multipart/mixed; boundary="d0"')
+    for i in range(1, n + 1):
+        s += '--d%d\nContent-Type: multipart/mixed; boundary="d%d"\n\n' % (i - 1, i)
+    s += "--d%d\nContent-Type: text/plain\n\nWhere is my order?\n" % n
+    return s + "".join("--d%d--\n" % i for i in range(n, -1, -1))
+
+
+def parts(n):
+    s = head('multipart/mixed; boundary="p"') + "--p\nContent-Type: text/plain\n\nWhere?\n"
+    for i in range(1, n):
+        s += ("--p\nContent-Type: application/octet-stream\nContent-Disposition: attachment; "
+              'filename="f%d.bin"\n\nxx\n' % i)
+    return s + "--p--\n"
+
+
+def b64(n):
+    enc = base64.encodebytes(bytes(n)).decode()
+    return (head('multipart/mixed; boundary="o"') + "--o\nContent-Type: text/plain\n\nSee.\n"
+            "--o\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
+            'Content-Disposition: attachment; filename="z.bin"\n\n' + enc + "--o--\n")
+
+
+ROWS = [
+    ("max_message_bytes", 4096, head("text/plain") + "Where is my order? It is late.\n" * 600),
+    ("max_header_bytes", 2048,
+     "X-Long:" + " aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n" * 200
+     + head("text/plain") + "Where is my order?\n"),
+    ("max_headers", 20, "".join("X-Filler-%d: value\n" % i for i in range(100))
+     + head("text/plain") + "Where is my order?\n"),
+    ("max_mime_depth", 3, depth(10)),
+    ("max_mime_parts", 5, parts(40)),
+    ("max_line_bytes", 1000, head("text/plain") + "Where?\n" + "xxxxxxx " * 2500 + "\n"),
+    ("max_decoded_bytes", 10000, b64(200000)),
+    ("max_text_bytes", 1000, head("text/plain") + "Where is my order? It is late.\n" * 600),
+    ("max_html_depth", 10, head("text/html; charset=utf-8") + "<html><body>" + "<div>" * 100
+     + "Where is my order?" + "</div>" * 100 + "</body></html>\n"),
+]
+with candor.Context(config=SMALL) as dflt:
+    for kw, small, text in ROWS:
+        data = text.encode()
+        m = dflt.parse(data)
+        r.check("python: %s control parses cleanly under the defaults" % kw,
+                not m.errors, m.errors[:2])
+        with candor.Context(config=SMALL, **{kw: small}) as ctx:
+            try:
+                m = ctx.parse(data)
+                hit = bool(m.errors)
+                shown = m.errors[:1]
+                if kw == "max_text_bytes":
+                    hit = hit and len((m.text or "").encode()) <= small
+            except candor.LimitError as e:
+                hit, shown = True, str(e)
+            r.check("python: %s=%d is hit (%s)" % (kw, small, shown), hit, shown)
+
+# ---- lmtpd ----
+os.makedirs(os.path.join(tmp, "lmtpd"))
+d = Daemon({"max-recipients": "3", "accept-recipients": "@shop.example"},
+           extra_args=["--no-ack"], workdir=os.path.join(tmp, "lmtpd"))
+try:
+    d.start()
+    c = d.connect()
+    c.lhlo()
+    rcpts = ["a@shop.example", "b@shop.example", "c@shop.example", "d@shop.example"]
+    c.cmd("MAIL FROM:<alice@customer.example>")
+    replies = [c.cmd("RCPT TO:<%s>" % a) for a in rcpts]
+    r.check("lmtpd: max-recipients 3: the first three get 250",
+            [x[0] for x in replies[:3]] == [250, 250, 250], replies[:3])
+    r.check("lmtpd: the fourth gets 452 4.5.3",
+            replies[3][0] == 452 and "4.5.3" in replies[3][1][0], replies[3])
+    c.cmd("RSET")
+    rr, dr = transaction(c, rcpts[:3], message(msgid="<rcpt-limit@customer.example>"))
+    r.check("lmtpd: a message to three recipients is delivered (250 each)",
+            dr == [250, 250, 250] and len(d.files()) == 1, (rr, dr))
+    c.cmd("QUIT")
+finally:
+    d.stop(signal.SIGKILL)
+
+os.makedirs(os.path.join(tmp, "lmtpd-big"))
+d = Daemon({}, extra_args=["--no-ack"], workdir=os.path.join(tmp, "lmtpd-big"))
+config_copy(d.config, 5 << 20)
+try:
+    d.start(wait=False)
+    try:
+        d.proc.wait(60)
+    except subprocess.TimeoutExpired:
+        pass
+    log = d.read_log()
+    r.check("lmtpd: refuses a 5 MiB configuration at start (exit 2, max_config_bytes)",
+            d.proc.returncode == 2 and "max_config_bytes" in log, (d.proc.returncode, log[-300:]))
+finally:
+    d.stop(signal.SIGKILL)
+
+shutil.rmtree(tmp, ignore_errors=True)
+r.finish()
