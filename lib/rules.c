@@ -27,7 +27,7 @@
  * stack per thread (PCRE2: a JIT stack serves one match at a time), made
  * on the thread's first match and freed when the thread exits. Measured
  * (PCRE2 10.42, x86-64): on (a|b)*c, (?:a|b)*c, ((a)|b)+c and
- * \b(\w+ ?)+\. the interpreter under depth-limit d and JIT on 16·d bytes
+ * \b(\w+ ?)+\. the interpreter under depth-limit d and JIT on 16 * d bytes
  * stop at the same subject length within 3% (d = 1000, 2000). The default,
  * 2,000, gives PCRE2's own 32 kB. A JIT stack is never smaller than about
  * 8 kB (some 500 levels), so a depth-limit below JIT_MIN_DEPTH runs every

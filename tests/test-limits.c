@@ -840,6 +840,47 @@ static void test_rule_limits(void)
     }
 }
 
+/* The offset limit the prefilter sets for a text rule (no match can start
+ * after its literal) must not carry over to a header rule matched after it
+ * with the same match context: it did, so "urgent" at offset 38 of X-Tag
+ * was missed once "money back" had set a limit of 0. */
+static void test_header_rule_offset_limit(void)
+{
+    if (parser_missing || triage_missing) {
+        printf("SKIP: parser or triage not implemented yet\n");
+        return;
+    }
+    struct config_file cf;
+    CU_ASSERT_FATAL(config_write(&cf, MAILBOX "<rules>\n"
+        "<rule id=\"money\" intent=\"refund\" weight=\"1\">\\bmoney back\\b</rule>\n"
+        "<rule id=\"tag\" field=\"header:X-Tag\" intent=\"billing\" weight=\"1\">urgent</rule>\n"
+        "</rules>\n"));
+    struct candor_ctx *ctx = ctx_with(cf.path, NULL);
+    config_remove(&cf);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+    static const char mail[] = "From: a@customer.example\nTo: support@shop.example\n"
+        "X-Tag: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa urgent\nSubject: x\n\n"
+        "money back now please\n";
+    struct candor_message *m = NULL;
+    struct candor_result *res = NULL;
+    char *json = NULL;
+    CU_ASSERT_EQUAL(candor_message_parse(&m, ctx, mail, sizeof mail - 1), CANDOR_OK);
+    if (m)
+        CU_ASSERT_EQUAL(candor_triage(&res, ctx, m, NULL, NULL, CANDOR_TRIAGE_EXPLAIN), CANDOR_OK);
+    if (res)
+        CU_ASSERT_EQUAL(candor_result_to_json(res, m, NULL, &json), CANDOR_OK);
+    bool tag = json && strstr(json, "\"id\":\"tag\"");
+    if (!tag)
+        fprintf(stderr, "header rule not matched after a text rule: %.300s\n",
+                json ? json : candor_errmsg());
+    CU_ASSERT(tag);
+    CU_ASSERT_PTR_NOT_NULL(json && strstr(json, "\"id\":\"money\""));
+    candor_free(json);
+    candor_result_free(res);
+    candor_message_free(m);
+    candor_ctx_free(ctx);
+}
+
 /* ---- table 4: the big inputs, default limits unless the row says ---- */
 
 struct hostile_row {
@@ -940,6 +981,7 @@ static const struct test_case cases[] = {
     { "options version 1 still accepted", test_options_version_1 },
     { "config limit values out of range", test_config_limit_values },
     { "PCRE2 limits and regular-expression bombs", test_rule_limits },
+    { "header rules are not cut by a text rule's offset limit", test_header_rule_offset_limit },
     { NULL, NULL }
 };
 
