@@ -1918,11 +1918,26 @@ static const char *elide_pos(struct elide_map *m, const char *p)
     return m->orig + x + add;
 }
 
+/* Whether [P, P+LEN) lies in the copy. libetpan can report a length that
+ * runs past the end of its input (one computed as a difference can be
+ * "negative"): never form that pointer; BAD makes the caller parse the
+ * message itself. */
+static bool elide_span_ok(struct elide_map *m, const char *p, size_t len)
+{
+    if (p < m->copy || p > m->copy + m->copy_len || len > (size_t)(m->copy + m->copy_len - p)) {
+        m->bad = true;
+        return false;
+    }
+    return true;
+}
+
 static void elide_data(struct elide_map *m, struct mailmime_data *data)
 {
     if (!data || data->dt_type != MAILMIME_DATA_TEXT || !data->dt_data.dt_text.dt_data)
         return;
     const char *s = data->dt_data.dt_text.dt_data;
+    if (!elide_span_ok(m, s, data->dt_data.dt_text.dt_length))
+        return;
     const char *e = elide_pos(m, s + data->dt_data.dt_text.dt_length);
     s = elide_pos(m, s);
     data->dt_data.dt_text.dt_data = s;
@@ -1938,7 +1953,7 @@ static bool elide_fix(struct mailmime *root, const struct elided *e, const char 
     struct elide_map m = { e, copy, orig, copy_len, false };
     struct mailmime *n = root;
     while (n && !m.bad) {
-        if (n->mm_mime_start) {
+        if (n->mm_mime_start && elide_span_ok(&m, n->mm_mime_start, n->mm_length)) {
             const char *s = n->mm_mime_start;
             const char *end = elide_pos(&m, s + n->mm_length);
             n->mm_mime_start = elide_pos(&m, s);
