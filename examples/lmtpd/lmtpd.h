@@ -2,14 +2,16 @@
  * lmtpd.h — what the parts of candor-lmtpd share. Uses nothing but candor.h
  * (and json-c to read the JSON the library hands back).
  *
- * Concurrency model: one thread per LMTP session, bounded by the
- * max-connections setting (connections over the bound get 421 4.3.2 and
- * are closed). Each delivery blocks on fsync() and on SQLite, so an event
- * loop would have to hand every message to worker threads anyway; with a
- * thread per session the protocol code stays straight-line, a slow client
- * only ever blocks its own thread, and each thread keeps its own store
- * handle (candor.h: a store belongs to one thread) while the candor_ctx is
- * shared read-only (candor.h: immutable, any number of threads).
+ * Concurrency model: a bounded pool of session threads (main.c), one
+ * thread per LMTP session while it lasts, at most max-connections sessions
+ * (connections over the bound get 421 4.3.2 and are closed); threads are
+ * pre-started and reused, not created per connection. Each delivery blocks
+ * on fsync() and on the store, so an event loop would have to hand every
+ * message to worker threads anyway; with a thread per session the protocol
+ * code stays straight-line, a slow client only ever blocks its own thread,
+ * and each session uses its own store handle (candor.h: a store belongs to
+ * one thread at a time) while the candor_ctx is shared read-only (candor.h:
+ * immutable, any number of threads).
  */
 #ifndef LMTPD_H
 #define LMTPD_H

@@ -372,15 +372,102 @@ static void on_signal(int sig)
     errno = e;
 }
 
+/* ---- the session threads: a bounded pool of pre-started threads ----
+ * Each LMTP connection is served by one thread from start to end (the
+ * protocol code stays straight-line, and every delivery blocks in fsync()
+ * and the store anyway, so an event loop would hand each message to
+ * worker threads all the same). The threads are not created per
+ * connection: POOL_START are started before the first accept, more are
+ * added on demand up to max-connections, and a thread waits for the next
+ * connection when its session ends. Postfix's lmtp client opens one
+ * connection per message unless it caches connections; a thread created
+ * per connection costs a clone() and a cold stack and malloc cache each
+ * time (small next to the fsyncs: tests/bench/README.md has the figures).
+ * Threads beyond POOL_START that stay idle for POOL_IDLE_EXIT seconds exit
+ * again, so a burst does not pin memory.
+ * Connections over max-connections still get 421 4.3.2 at once. */
+#define POOL_START 8
+#define POOL_IDLE_EXIT 60
+
+static struct {
+    pthread_cond_t work;          /* a queued connection, or draining */
+    int *queue;                   /* accepted fds not yet taken (ring) */
+    size_t cap, head, n;
+    int threads, idle;            /* all under lmtpd.lock */
+} pool;
+
 static void *session_main(void *arg)
 {
-    int fd = (int)(intptr_t)arg;
-    lmtpd_session(fd);
+    (void)arg;
     pthread_mutex_lock(&lmtpd.lock);
-    lmtpd.sessions--;
+    for (;;) {
+        while (pool.n == 0 && !atomic_load(&lmtpd.draining)) {
+            pool.idle++;
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += POOL_IDLE_EXIT;
+            int rc = pthread_cond_timedwait(&pool.work, &lmtpd.lock, &until);
+            pool.idle--;
+            if (rc == ETIMEDOUT && pool.n == 0 && pool.threads > POOL_START)
+                goto out;
+        }
+        if (pool.n == 0)          /* draining and nothing queued */
+            break;
+        int fd = pool.queue[pool.head];
+        pool.head = (pool.head + 1) % pool.cap;
+        pool.n--;
+        pthread_mutex_unlock(&lmtpd.lock);
+        lmtpd_session(fd);        /* drains itself: 421 4.3.2 to a waiting client */
+        pthread_mutex_lock(&lmtpd.lock);
+        lmtpd.sessions--;
+        pthread_cond_broadcast(&lmtpd.idle);
+    }
+out:
+    pool.threads--;
     pthread_cond_broadcast(&lmtpd.idle);
     pthread_mutex_unlock(&lmtpd.lock);
     return NULL;
+}
+
+/* Start one more pool thread (under lmtpd.lock). */
+static bool pool_grow(void)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    bool ok = pthread_create(&t, &attr, session_main, NULL) == 0;
+    pthread_attr_destroy(&attr);
+    if (ok)
+        pool.threads++;
+    return ok;
+}
+
+/* Hand FD to the pool, counted as a session (under lmtpd.lock). False:
+ * no thread could take it. */
+static bool pool_submit(int fd)
+{
+    if (pool.n == pool.cap) {
+        size_t cap = pool.cap ? pool.cap * 2 : 64;
+        int *q = malloc(cap * sizeof *q);
+        if (!q)
+            return false;
+        for (size_t i = 0; i < pool.n; i++)
+            q[i] = pool.queue[(pool.head + i) % pool.cap];
+        free(pool.queue);
+        pool.queue = q;
+        pool.cap = cap;
+        pool.head = 0;
+    }
+    /* every queued connection needs a thread of its own: the sessions in
+     * flight hold theirs until they end */
+    if (pool.idle < (int)pool.n + 1 && !pool_grow() && pool.idle == 0)
+        return false;
+    pool.queue[(pool.head + pool.n) % pool.cap] = fd;
+    pool.n++;
+    lmtpd.sessions++;
+    pthread_cond_signal(&pool.work);
+    return true;
 }
 
 static void usage(FILE *f)
@@ -577,9 +664,11 @@ int main(int argc, char **argv)
         lmtpd_retry_start();
     }
 
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_cond_init(&pool.work, NULL);
+    pthread_mutex_lock(&lmtpd.lock);
+    for (int i = 0; i < POOL_START; i++)
+        pool_grow();
+    pthread_mutex_unlock(&lmtpd.lock);
     for (;;) {
         struct pollfd p[2] = { { sig_pipe[0], POLLIN, 0 }, { lfd, POLLIN, 0 } };
         if (poll(p, 2, -1) < 0 && errno != EINTR)
@@ -618,8 +707,7 @@ int main(int argc, char **argv)
             continue;
         pthread_mutex_lock(&lmtpd.lock);
         bool full = lmtpd.sessions >= lmtpd.conf->max_connections;
-        if (!full)
-            lmtpd.sessions++;
+        bool taken = !full && pool_submit(cfd);
         pthread_mutex_unlock(&lmtpd.lock);
         if (full) {
             static const char busy[] = "421 4.3.2 too many connections, try again later\r\n";
@@ -627,14 +715,9 @@ int main(int argc, char **argv)
             (void)w;
             close(cfd);
             lmtpd_log("-: connection refused: max-connections reached");
-            continue;
-        }
-        pthread_t t;
-        if (pthread_create(&t, &attr, session_main, (void *)(intptr_t)cfd) != 0) {
+        } else if (!taken) {
             close(cfd);
-            pthread_mutex_lock(&lmtpd.lock);
-            lmtpd.sessions--;
-            pthread_mutex_unlock(&lmtpd.lock);
+            lmtpd_log("-: connection dropped: no thread to serve it");
         }
     }
 
@@ -645,9 +728,11 @@ int main(int argc, char **argv)
     close(drain_wfd);
     pthread_mutex_lock(&lmtpd.lock);
     lmtpd_log("-: SIGTERM: draining %d session(s)", lmtpd.sessions);
-    while (lmtpd.sessions > 0)
+    pthread_cond_broadcast(&pool.work);
+    while (lmtpd.sessions > 0 || pool.threads > 0)
         pthread_cond_wait(&lmtpd.idle, &lmtpd.lock);
     pthread_mutex_unlock(&lmtpd.lock);
+    free(pool.queue);
     lmtpd_retry_stop();
     if (o->pid_file)
         unlink(o->pid_file);

@@ -34,7 +34,14 @@ ap.add_argument("--messages", type=int, default=1000)
 ap.add_argument("--rounds", type=int, default=3)
 ap.add_argument("--sessions", type=int, default=8)
 ap.add_argument("--no-ack", action="store_true")
+ap.add_argument("--lmtp-cache", action="store_true",
+                help="Postfix's default LMTP connection caching (lmtp_connection_cache_on_demand"
+                     " = yes) instead of the sandbox's one connection per message")
+ap.add_argument("--postconf", action="append", default=[], metavar="NAME=VALUE",
+                help="another main.cf setting for this run (repeatable)")
 a = ap.parse_args()
+if a.lmtp_cache:
+    a.postconf.insert(0, "lmtp_connection_cache_on_demand=yes")
 
 why = sandbox_problem()
 if why:
@@ -74,6 +81,41 @@ sb = Sandbox(base)
 d = None
 
 
+# CPU time of everything the bench starts (Postfix, the daemon, smtp-source,
+# this script): a cpuacct cgroup (v1) of its own that they all inherit, read
+# per round. Without one, only the daemon's own log is used.
+CG = "/sys/fs/cgroup/cpuacct/lmtpd-bench-%d" % os.getpid()
+try:
+    os.mkdir(CG)
+    with open(os.path.join(CG, "cgroup.procs"), "w") as f:
+        f.write(str(os.getpid()))
+except OSError:
+    CG = None
+
+
+def cg_cpu():
+    if not CG:
+        return float("nan")
+    with open(os.path.join(CG, "cpuacct.usage")) as f:
+        return int(f.read()) / 1e9
+
+
+def cg_leave():
+    if not CG:
+        return
+    try:
+        with open("/sys/fs/cgroup/cpuacct/cgroup.procs", "w") as f:
+            f.write(str(os.getpid()))
+    except OSError:
+        pass
+    for _ in range(50):   # Postfix and the daemon are gone once they have exited
+        try:
+            os.rmdir(CG)
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
 def count(dirpath):
     try:
         return len(os.listdir(dirpath))
@@ -81,8 +123,21 @@ def count(dirpath):
         return 0
 
 
-def run(to, newdir, n):
+def proc_cpu(pid):
+    """User and system CPU seconds of process PID (all its threads)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            v = f.read().rsplit(")", 1)[1].split()
+        hz = os.sysconf("SC_CLK_TCK")
+        return int(v[11]) / hz, int(v[12]) / hz
+    except (OSError, IndexError, ValueError):
+        return float("nan"), float("nan")
+
+
+def run(to, newdir, n, cpu=None, dcpu=None):
     start = count(newdir)
+    c0 = cg_cpu()
+    u0, s0 = proc_cpu(d.proc.pid)
     t0 = time.time()
     subprocess.run(["smtp-source", "-s", str(a.sessions), "-m", str(n), "-d", "-F", msgfile,
                     "-f", "alice@customer.example", "-t", to, "127.0.0.1:%d" % sb.smtp_port],
@@ -98,6 +153,11 @@ def run(to, newdir, n):
                                      capture_output=True, text=True).stdout.strip()
             raise RuntimeError("stalled at %d of %d (%s bounced in %s)" % (
                 seen - start, n, bounced or "0", sb.log))
+    if cpu is not None:
+        cpu.append((cg_cpu() - c0) / n)
+    if dcpu is not None:
+        u1, s1 = proc_cpu(d.proc.pid)
+        dcpu.append(((u1 - u0) / n, (s1 - s0) / n))
     return n / (time.time() - t0)
 
 
@@ -110,6 +170,11 @@ signal.signal(signal.SIGTERM, on_signal)
 
 try:
     sb.start()
+    if a.postconf:
+        etc = os.path.join(sb.dir, "etc")
+        subprocess.run(["postconf", "-c", etc, "-e"] + a.postconf, check=True)
+        subprocess.run(["postfix", "-c", etc, "reload"], check=True, capture_output=True)
+        time.sleep(1)
     os.makedirs(os.path.join(base, "daemon"))
     extra = ["--sendmail", sb.sendmail, "--address", "support@shop.example"]
     if a.no_ack:
@@ -129,12 +194,14 @@ try:
     time.sleep(1)
     with open(d.log) as f:
         warm_lines = sum(1 for _ in f)
-    rc, rv = [], []
+    rc, rv, cc, cv, dc = [], [], [], [], []
     for i in range(a.rounds):
-        rc.append(run("support@shop.example", candor_new, a.messages))
-        rv.append(run("bench@customer.example", virtual_new, a.messages))
-        print("round %d: candor-lmtpd %.1f msg/s, virtual %.1f msg/s, ratio %.0f%%" % (
-            i + 1, rc[-1], rv[-1], 100 * rc[-1] / rv[-1]), flush=True)
+        rc.append(run("support@shop.example", candor_new, a.messages, cc, dc))
+        rv.append(run("bench@customer.example", virtual_new, a.messages, cv))
+        print("round %d: candor-lmtpd %.1f msg/s, virtual %.1f msg/s, ratio %.0f%%; "
+              "CPU per message, whole pipeline: %.2f ms vs %.2f ms" % (
+                  i + 1, rc[-1], rv[-1], 100 * rc[-1] / rv[-1], 1000 * cc[-1], 1000 * cv[-1]),
+              flush=True)
     with open(d.log) as f:
         lines = f.readlines()[warm_lines:]
     cpu = sorted(float(m.group(1)) for m in (re.search(r" cpu=([0-9.]+)", ln) for ln in lines
@@ -146,14 +213,20 @@ try:
         return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))] if v else float("nan")
 
     mc, mv = statistics.median(rc), statistics.median(rv)
-    print("messages per run %d, %d rounds, %d SMTP sessions, acks %s" % (
-        a.messages, a.rounds, a.sessions, "off" if a.no_ack else "on (one sender: rate-limited)"))
+    print("messages per run %d, %d rounds, %d SMTP sessions, acks %s%s" % (
+        a.messages, a.rounds, a.sessions, "off" if a.no_ack else "on (one sender: rate-limited)",
+        "".join(", " + x for x in a.postconf)))
     print("Postfix -> candor-lmtpd -> maildir: median %.1f msg/s" % mc)
     print("Postfix -> virtual(8) -> maildir:   median %.1f msg/s" % mv)
     print("candor-lmtpd throughput / virtual:  %.0f%% (cost %.0f%%)" % (100 * mc / mv, 100 - 100 * mc / mv))
     ratios = [c / v for c, v in zip(rc, rv)]
     print("median of the per-round ratios:     %.0f%% (the load drifts between rounds)" % (
         100 * statistics.median(ratios)))
+    print("CPU per message of the whole pipeline (Postfix, delivery, smtp-source; median): "
+          "candor-lmtpd path %.2f ms, virtual path %.2f ms" % (
+              1000 * statistics.median(cc), 1000 * statistics.median(cv)))
+    print("daemon process CPU per message (all threads; median): user %.2f ms, system %.2f ms" % (
+        1000 * statistics.median(x[0] for x in dc), 1000 * statistics.median(x[1] for x in dc)))
     print("daemon CPU per message: p50 %.2f ms, p99 %.2f ms (%d messages)" % (
         1000 * pct(cpu, 50), 1000 * pct(cpu, 99), len(cpu)))
     print("daemon wall time per message (DATA to durable): p50 %.2f ms, p99 %.2f ms" % (
@@ -162,5 +235,6 @@ finally:
     if d:
         d.stop()
     sb.stop()
+    cg_leave()
     if not os.environ.get("LMTPD_BENCH_KEEP"):
         shutil.rmtree(base, ignore_errors=True)
