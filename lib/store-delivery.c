@@ -53,16 +53,30 @@ static candor_status_t get_db(struct candor_store *store, bool write, struct can
     struct candor_db *db = candor__store_db(store);
     if (!db)
         return candor__fail(CANDOR_EIO, "store: delivery log: no database");
+    /* one look per handle, not one query per message (a round trip each
+     * on PostgreSQL) */
+    if (candor__store_delivery_known(store)) {
+        *out = db;
+        return CANDOR_OK;
+    }
     bool exists;
     candor_status_t st = candor__db_table_exists(db, "candor_delivery", &exists);
     if (st != CANDOR_OK)
         return st;
     if (exists) {
+        candor__store_set_delivery_known(store);
         *out = db;
         return CANDOR_OK;
     }
     if (!write || candor__store_readonly(store))
         return CANDOR_ENOTFOUND;   /* no table: nothing was ever delivered */
+    /* in a write transaction of its own (PostgreSQL: under the decision
+     * lock), so that two hosts creating the table at once do not collide
+     * in the catalog (CREATE TABLE IF NOT EXISTS is not safe against a
+     * concurrent twin there: a unique violation on pg_type) */
+    bool own = !candor__db_in_transaction(db);
+    if (own && (st = candor__db_begin(db, true)) != CANDOR_OK)
+        return st;
     st = candor__db_ddl(db, "delivery log: create",
             "CREATE TABLE IF NOT EXISTS candor_delivery ("
             " key TEXT PRIMARY KEY,"
@@ -72,8 +86,16 @@ static candor_status_t get_db(struct candor_store *store, bool write, struct can
             " at @INT NOT NULL);"
             "CREATE INDEX IF NOT EXISTS candor_delivery_mid"
             " ON candor_delivery(message_id, at);");
+    if (own) {
+        if (st == CANDOR_OK)
+            st = candor__db_commit(db);
+        else
+            candor__db_rollback(db);
+    }
     if (st != CANDOR_OK)
         return st;
+    /* not remembered yet: inside a transaction that is rolled back the
+     * table would be gone again */
     *out = db;
     return CANDOR_OK;
 }
@@ -167,6 +189,42 @@ static candor_status_t insert_row(struct candor_db *db, const char *key, const c
         }
     }
     return CANDOR_OK;
+}
+
+candor_status_t candor_store_delivery_claim(struct candor_store *store, const char *key,
+        const char *message_id, const char *path, int64_t now, int *claimed)
+{
+    if (claimed)
+        *claimed = 0;
+    if (!key || !path || !claimed || too_long(key) || too_long(path) || too_long(message_id))
+        return candor__fail(CANDOR_EINVAL, "store: delivery log: bad argument");
+    if (candor__store_readonly(store))
+        return candor__fail(CANDOR_EINVAL, "store: delivery log: store is read-only");
+    struct candor_db *db;
+    candor_status_t s = get_db(store, true, &db);
+    if (s != CANDOR_OK)
+        return s;
+    /* one statement, so atomic on both backends: a second claimant's
+     * upsert waits for the first one's row (PostgreSQL: the unique index;
+     * SQLite: the file's write lock), then finds delivered = 1 and changes
+     * nothing. Synchronous (no candor__db_relaxed()): durable on return. */
+    struct candor_stmt *st;
+    s = candor__db_prepare(db, "delivery log: claim",
+        "INSERT INTO candor_delivery(key, message_id, path, delivered, at) "
+        "VALUES(?1, ?2, ?3, 1, ?4) ON CONFLICT(key) DO UPDATE SET "
+        "message_id = excluded.message_id, path = excluded.path, delivered = 1, "
+        "at = excluded.at WHERE candor_delivery.delivered = 0", &st);
+    if (s != CANDOR_OK)
+        return s;
+    candor__stmt_bind_text(st, 1, key);
+    candor__stmt_bind_text(st, 2, message_id);
+    candor__stmt_bind_text(st, 3, path);
+    candor__stmt_bind_int64(st, 4, candor__now(now));
+    s = candor__stmt_run(st);
+    if (s == CANDOR_OK)
+        *claimed = candor__stmt_changes(st) > 0;
+    candor__stmt_free(st);
+    return s;
 }
 
 candor_status_t candor_store_delivery_path(struct candor_store *store,

@@ -77,6 +77,7 @@ struct pg_db {
     PGconn *conn;
     unsigned gen;         /* bumped on every (re)connection */
     bool in_txn;
+    bool relaxed;         /* candor__db_relaxed(): commits do not wait for the WAL flush */
     struct cached_stmt *cache;
     size_t n_cache, cap_cache;
 };
@@ -373,6 +374,68 @@ static candor_status_t cache_slot(struct pg_db *db, struct pg_stmt *s)
     return CANDOR_OK;
 }
 
+/* Execute S (already prepared as NAME) outside a transaction without
+ * waiting for the server's WAL flush, in one round trip: a pipeline of
+ * set_config('synchronous_commit', 'off', true) and S, then a Sync. Both
+ * run in the pipeline's one implicit transaction, committed at the Sync
+ * (all or nothing), and the setting is local to that transaction, so the
+ * connection's other commits still wait for the flush. The caller has
+ * entered pipeline mode; it is left here. The result of S (or the first
+ * failure), yours to PQclear(); NULL when the connection broke. */
+static PGresult *execute_relaxed(struct pg_db *db, struct pg_stmt *s, const char *name)
+{
+    PGresult *out = NULL;
+    int sent = 0;
+    if (PQsendQueryParams(db->conn, "SELECT set_config('synchronous_commit', 'off', true)", 0,
+                          NULL, NULL, NULL, NULL, 0))
+        sent++;
+    if (sent == 1 && PQsendQueryPrepared(db->conn, name, s->nparams,
+                                         (const char *const *)s->vals, s->lens, s->fmts, 0))
+        sent++;
+    if (sent < 2 || !PQpipelineSync(db->conn)) {
+        /* nothing was flushed to the server: leave the pipeline as it is */
+        PQexitPipelineMode(db->conn);
+        return NULL;
+    }
+    /* each query gives its result then NULL; then the Sync's own result.
+     * A failed query turns the later ones into PGRES_PIPELINE_ABORTED. */
+    for (int i = 0; i < sent; i++) {
+        PGresult *r = PQgetResult(db->conn);
+        if (!r)
+            break;   /* the connection failed */
+        ExecStatusType t = PQresultStatus(r);
+        if (!out && (i == sent - 1 || (t != PGRES_TUPLES_OK && t != PGRES_COMMAND_OK))) {
+            out = r;   /* S's result, or the first failure */
+        } else {
+            PQclear(r);
+        }
+        while ((r = PQgetResult(db->conn)) != NULL)
+            PQclear(r);
+    }
+    PGresult *r;
+    for (int guard = 0; guard < 16 && (r = PQgetResult(db->conn)) != NULL; guard++) {
+        ExecStatusType t = PQresultStatus(r);
+        PQclear(r);
+        if (t == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    if (!PQexitPipelineMode(db->conn)) {
+        /* results left unread: the connection broke (the next call resets
+         * it, which also ends pipeline mode); on a live one, reset now */
+        if (PQstatus(db->conn) == CONNECTION_OK) {
+            PQreset(db->conn);
+            db->gen++;
+        }
+        PQclear(out);
+        out = NULL;
+    }
+    if (out && PQresultStatus(out) == PGRES_PIPELINE_ABORTED) {
+        PQclear(out);
+        out = NULL;
+    }
+    return out;
+}
+
 /* Execute S (prepared on this connection first if needed). */
 static candor_status_t execute(struct pg_db *db, struct pg_stmt *s)
 {
@@ -394,8 +457,12 @@ static candor_status_t execute(struct pg_db *db, struct pg_stmt *s)
         PQclear(res);
         c->gen = db->gen;
     }
-    s->res = PQexecPrepared(db->conn, name, s->nparams, (const char *const *)s->vals, s->lens,
-                            s->fmts, 0);
+    if (db->relaxed && !db->in_txn &&
+        PQtransactionStatus(db->conn) == PQTRANS_IDLE && PQenterPipelineMode(db->conn))
+        s->res = execute_relaxed(db, s, name);
+    else
+        s->res = PQexecPrepared(db->conn, name, s->nparams, (const char *const *)s->vals,
+                                s->lens, s->fmts, 0);
     if (!result_ok(s->res)) {
         st = fail(db, s->res, s->base.what);
         clear_result(s);
@@ -646,12 +713,15 @@ static candor_status_t p_set_schema_version(struct candor_db *d, int version)
     return p_exec(d, "schema version", sql);
 }
 
-/* synchronous_commit stays on: turning it off costs two round trips per
- * row, more than the commit's own wait on a server's WAL flush. */
+/* Statements run outside a transaction while ON commit without waiting
+ * for the server's WAL flush (execute_relaxed(): the same one round trip;
+ * inside a transaction the setting has no effect, the transaction's commit
+ * decides). A server crash may lose the last such commits (up to three
+ * times wal_writer_delay), never half of one, and never one that a later
+ * synchronous commit of any connection has flushed. */
 static void p_relaxed(struct candor_db *d, bool on)
 {
-    (void)d;
-    (void)on;
+    DB(d)->relaxed = on;
 }
 
 static candor_status_t p_sync_sequence(struct candor_db *d, const char *table, const char *column)

@@ -41,6 +41,7 @@ struct candor_store {
     bool readonly;
     int depth;            /* nesting of candor__store_begin() */
     bool rolled_back;     /* a nested rollback happened */
+    bool delivery_known;  /* the delivery log's table was seen (store-delivery.c) */
     /* statements of the per-message lookups, prepared once (reset after
      * each use, so no read transaction stays open) */
     struct candor_stmt *q_thread, *q_acks;
@@ -264,6 +265,17 @@ void candor_store_free(struct candor_store *store)
 struct candor_db *candor__store_db(struct candor_store *store)
 {
     return store ? store->db : NULL;
+}
+
+bool candor__store_delivery_known(const struct candor_store *store)
+{
+    return store && store->delivery_known;
+}
+
+void candor__store_set_delivery_known(struct candor_store *store)
+{
+    if (store)
+        store->delivery_known = true;
 }
 
 bool candor__store_readonly(const struct candor_store *store)

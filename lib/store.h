@@ -82,6 +82,11 @@ CANDOR_HIDDEN candor_status_t candor__store_thread_find(struct candor_store *sto
 CANDOR_HIDDEN candor_status_t candor__store_acks_since(struct candor_store *store,
         const char *sender, int64_t since, int64_t *count);
 
+/* Whether the delivery log's table is known to exist on this handle
+ * (store-delivery.c asks the database only until it has been seen once:
+ * a table is never dropped under a running store). */
+CANDOR_HIDDEN bool candor__store_delivery_known(const struct candor_store *store);
+CANDOR_HIDDEN void candor__store_set_delivery_known(struct candor_store *store);
 /* Create the delivery log's table when missing (store-delivery.c; for
  * store-copy.c). The store must be open read-write. */
 CANDOR_HIDDEN candor_status_t candor__store_delivery_ensure(struct candor_store *store);

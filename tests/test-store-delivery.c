@@ -1,6 +1,7 @@
 /* test-store-delivery.c — the delivery log (lib/store-delivery.c): rows by
  * key within a window, begun vs delivered, lookup by Message-ID, read-only
- * and missing-table behaviour, bad arguments, and synchronous mode restored. */
+ * and missing-table behaviour, bad arguments, synchronous mode restored,
+ * claims (once among handles), and PostgreSQL's relaxed writes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,110 @@ static void test_sync_mode_restored(void)
     candor_store_free(s);
 }
 
+/* candor_store_delivery_claim(): once among every handle on the state
+ * (two handles stand for two hosts), taken over after a give-up (a row
+ * with delivered=0), never over a held claim. */
+static void test_claim(void)
+{
+    struct candor_store *a = open_store("claim.db", 0);
+    struct candor_store *b = open_store("claim.db", 0);
+    if (!a || !b) {
+        candor_store_free(a);
+        candor_store_free(b);
+        return;
+    }
+    static const struct {
+        const char *name;
+        int host;          /* 0: a, 1: b */
+        const char *key, *path;
+        int give_up;       /* first write delivered=0 for KEY (record) */
+        int claimed;       /* expected */
+        const char *held;  /* the path the row holds afterwards */
+    } rows[] = {
+        { "fresh key", 0, "ack-handover:CND-000001", "started-a", 0, 1, "started-a" },
+        { "same key, other host", 1, "ack-handover:CND-000001", "started-b", 0, 0, "started-a" },
+        { "same key, same host", 0, "ack-handover:CND-000001", "again", 0, 0, "started-a" },
+        { "other key, other host", 1, "ack-handover:CND-000002", "started-b", 0, 1, "started-b" },
+        { "given up, then claimed", 0, "ack-handover:CND-000002", "retry-a", 1, 1, "retry-a" },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct candor_store *s = rows[i].host ? b : a;
+        if (rows[i].give_up)
+            CU_ASSERT_EQUAL(candor_store_delivery_record(s, rows[i].key, NULL, "failed", 0, 10, 0),
+                            CANDOR_OK);
+        int claimed = -1;
+        candor_status_t st = candor_store_delivery_claim(s, rows[i].key, NULL, rows[i].path, 10,
+                                                         &claimed);
+        if (st != CANDOR_OK || claimed != rows[i].claimed)
+            fprintf(stderr, "claim row \"%s\": status %d claimed %d (%s)\n", rows[i].name, st,
+                    claimed, st != CANDOR_OK ? candor_errmsg() : "");
+        CU_ASSERT_EQUAL(st, CANDOR_OK);
+        CU_ASSERT_EQUAL(claimed, rows[i].claimed);
+        int delivered = -1;
+        char *path = NULL;
+        CU_ASSERT_EQUAL(candor_store_delivery_find(rows[i].host ? a : b, rows[i].key, 10, 0,
+                                                   &delivered, &path), CANDOR_OK);
+        CU_ASSERT_EQUAL(delivered, 1);
+        CU_ASSERT_STRING_EQUAL(path ? path : "", rows[i].held);
+        candor_free(path);
+    }
+    int claimed = -1;
+    CU_ASSERT_EQUAL(candor_store_delivery_claim(a, NULL, NULL, "/p", 0, &claimed), CANDOR_EINVAL);
+    CU_ASSERT_EQUAL(candor_store_delivery_claim(a, "k", NULL, "/p", 0, NULL), CANDOR_EINVAL);
+    candor_store_free(a);
+    candor_store_free(b);
+    a = open_store("claim.db", CANDOR_STORE_READONLY);
+    if (a)
+        CU_ASSERT_EQUAL(candor_store_delivery_claim(a, "k", NULL, "/p", 0, &claimed),
+                        CANDOR_EINVAL);
+    candor_store_free(a);
+}
+
+/* PostgreSQL: a relaxed write (candor__db_relaxed(): one pipeline, its
+ * own implicit transaction with synchronous_commit off) leaves the
+ * connection's setting as it was, and a relaxed statement that fails
+ * fails alone, leaving a usable connection. */
+static void test_pg_relaxed(void)
+{
+    if (!test_state_pg())
+        return;
+    struct candor_store *s = open_store("relaxed.db", 0);
+    if (!s)
+        return;
+    struct candor_db *db = candor__store_db(s);
+    CU_ASSERT_EQUAL(candor_store_delivery_record(s, "k", NULL, "/p", 1, 0, 0), CANDOR_OK);
+    struct candor_stmt *q;
+    char mode[16] = "";
+    if (candor__db_prepare(db, "test", "SHOW synchronous_commit", &q) == CANDOR_OK) {
+        if (candor__stmt_step(q) == CANDOR_DB_ROW && candor__stmt_text(q, 0))
+            snprintf(mode, sizeof mode, "%s", candor__stmt_text(q, 0));
+        candor__stmt_free(q);
+    }
+    CU_ASSERT_STRING_EQUAL(mode, "on");
+    candor__db_relaxed(db, true);
+    CU_ASSERT_EQUAL(candor__db_prepare(db, "test", "INSERT INTO candor_delivery(key, path, "
+                                       "delivered, at) VALUES (?1, NULL, 0, 0)", &q), CANDOR_OK);
+    if (q) {
+        candor__stmt_bind_text(q, 1, "bad");
+        candor_status_t st = candor__stmt_run(q);
+        CU_ASSERT_NOT_EQUAL(st, CANDOR_OK);   /* path NOT NULL */
+        candor__stmt_free(q);
+    }
+    /* the same relaxed path works again at once: the pipeline was left */
+    CU_ASSERT_EQUAL(candor_store_delivery_record(s, "k2", NULL, "/p2", 1, 0, 0), CANDOR_OK);
+    candor__db_relaxed(db, false);
+    int delivered = -1;
+    char *path = NULL;
+    CU_ASSERT_EQUAL(candor_store_delivery_find(s, "k2", 0, 0, &delivered, &path), CANDOR_OK);
+    CU_ASSERT_STRING_EQUAL(path ? path : "", "/p2");
+    candor_free(path);
+    path = NULL;
+    CU_ASSERT_EQUAL(candor_store_delivery_find(s, "bad", 0, 0, &delivered, &path),
+                    CANDOR_ENOTFOUND);
+    candor_free(path);
+    candor_store_free(s);
+}
+
 int main(void)
 {
     static const struct test_case cases[] = {
@@ -173,6 +278,8 @@ int main(void)
         { "path by Message-ID", test_path_by_message_id },
         { "read-only store and bad arguments", test_readonly_and_args },
         { "synchronous mode restored", test_sync_mode_restored },
+        { "claim once among handles", test_claim },
+        { "PostgreSQL relaxed writes", test_pg_relaxed },
         { NULL, NULL },
     };
     return test_main("store-delivery", cases);

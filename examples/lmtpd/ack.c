@@ -95,10 +95,11 @@ int lmtpd_handover(const struct lmtpd_conf *conf, struct candor_store *store, co
     posix_spawn_file_actions_t fa;
     pid_t pid = -1;
     int rc = -1;
-    if (!lmtpd_handover_begin(store, ticket)) {
+    int claim = lmtpd_handover_begin(conf, store, ticket);
+    if (claim <= 0) {
         close(mfd);
         free(argv);
-        return -1;
+        return claim < 0 ? -1 : -2;
     }
     if (posix_spawn_file_actions_init(&fa) == 0) {
         /* sendmail outlives this process if it is killed meanwhile: it has
@@ -112,7 +113,7 @@ int lmtpd_handover(const struct lmtpd_conf *conf, struct candor_store *store, co
     if (rc != 0) {
         lmtpd_log("-: sendmail %s: cannot start: %s", conf->sendmail_argv[0],
                   strerror(rc > 0 ? rc : errno));
-        lmtpd_handover_failed(store, ticket);
+        lmtpd_handover_failed(conf, store, ticket);
         return 0;
     }
     int status = 0;
@@ -122,14 +123,14 @@ int lmtpd_handover(const struct lmtpd_conf *conf, struct candor_store *store, co
         if (r == pid)
             break;
         if (r < 0 && errno != EINTR) {
-            lmtpd_handover_failed(store, ticket);
+            lmtpd_handover_failed(conf, store, ticket);
             return 0;
         }
         if (waited_ms >= limit_ms) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             lmtpd_log("-: sendmail: timed out after %ld s", conf->sendmail_timeout);
-            lmtpd_handover_failed(store, ticket);
+            lmtpd_handover_failed(conf, store, ticket);
             return 0;
         }
         struct timespec ts = { 0, 2 * 1000 * 1000 };
@@ -139,7 +140,7 @@ int lmtpd_handover(const struct lmtpd_conf *conf, struct candor_store *store, co
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         lmtpd_log("-: sendmail %s: exited with status %d", conf->sendmail_argv[0],
                   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-        lmtpd_handover_failed(store, ticket);
+        lmtpd_handover_failed(conf, store, ticket);
         return 0;
     }
     return 1;
@@ -150,31 +151,41 @@ int lmtpd_handover(const struct lmtpd_conf *conf, struct candor_store *store, co
  * still set was being handed over when the daemon died; sendmail had the
  * complete message (from an anonymous file, not a pipe) and is not killed
  * with the daemon, so it finishes queueing it: the acknowledgement is marked
- * sent, not sent again. Never twice; lost only if that sendmail failed. */
+ * sent, not sent again. Never twice; lost only if that sendmail failed.
+ * The marker is also the claim among daemons that share a PostgreSQL
+ * state (candor_store_delivery_claim: written only where none is set):
+ * the in-process claims (lmtpd_ack_claim) cannot see another host, which
+ * may reach the same pending acknowledgement through a reply in the
+ * thread (already_acknowledged) or its retry round. It is durable when
+ * written, also against a crash of the database server: a marker lost
+ * while sendmail had the message would let the retry send it again. */
 static void marker_key(char *buf, size_t size, const char *ticket)
 {
     snprintf(buf, size, "ack-handover:%s", ticket);
 }
 
-bool lmtpd_handover_begin(struct candor_store *store, const char *ticket)
+int lmtpd_handover_begin(const struct lmtpd_conf *conf, struct candor_store *store, const char *ticket)
 {
     char key[256];
+    int claimed = 0;
     marker_key(key, sizeof key, ticket);
-    lmtpd_store_write_begin();
-    candor_status_t st = candor_store_delivery_record(store, key, NULL, "started", 1, 0, 0);
-    lmtpd_store_write_end();
-    if (st != CANDOR_OK)
+    lmtpd_store_write_begin(conf);
+    candor_status_t st = candor_store_delivery_claim(store, key, NULL, "started", 0, &claimed);
+    lmtpd_store_write_end(conf);
+    if (st != CANDOR_OK) {
         lmtpd_log("-: ack ticket=%s: cannot mark the hand-over: %s", ticket, candor_errmsg());
-    return st == CANDOR_OK;
+        return -1;
+    }
+    return claimed ? 1 : 0;
 }
 
-void lmtpd_handover_failed(struct candor_store *store, const char *ticket)
+void lmtpd_handover_failed(const struct lmtpd_conf *conf, struct candor_store *store, const char *ticket)
 {
     char key[256];
     marker_key(key, sizeof key, ticket);
-    lmtpd_store_write_begin();
+    lmtpd_store_write_begin(conf);
     candor_store_delivery_record(store, key, NULL, "failed", 0, 0, 0);
-    lmtpd_store_write_end();
+    lmtpd_store_write_end(conf);
 }
 
 static bool handover_interrupted(struct candor_store *store, const char *ticket)
@@ -346,19 +357,20 @@ static void retry_round(struct lmtpd_conf *conf, struct candor_store *store, boo
         tried++;
         int h;
         if (handover_interrupted(store, ticket)) {
-            lmtpd_store_write_begin();
+            lmtpd_store_write_begin(conf);
             candor_store_ack_sent(store, ticket, 0);
-            lmtpd_store_write_end();
+            lmtpd_store_write_end(conf);
             lmtpd_log("-: pending ack ticket=%s to=<%s> not sent again: its hand-over to sendmail "
                       "was under way when the daemon stopped (sendmail had the whole message)", ticket, to);
             rs->listed = false;
         } else if ((h = lmtpd_handover(conf, store, ticket, to, text)) < 0) {
-            lmtpd_log("-: pending ack ticket=%s still pending", ticket);
+            lmtpd_log(h == -2 ? "-: pending ack ticket=%s is being handed over by another daemon"
+                              : "-: pending ack ticket=%s still pending", ticket);
         } else if (h > 0) {
-            lmtpd_store_write_begin();
+            lmtpd_store_write_begin(conf);
             if (candor_store_ack_sent(store, ticket, 0) == CANDOR_OK)
                 sent++;
-            lmtpd_store_write_end();
+            lmtpd_store_write_end(conf);
             lmtpd_log("-: pending ack ticket=%s sent to=<%s>", ticket, to);
             rs->listed = false;
         } else {

@@ -401,12 +401,50 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct { struct candor_store *store; struct lmtpd_conf *conf; } pool[POOL_MAX];
 static int pool_n;
 
-/* Writes to the store are serialised inside the daemon: SQLite allows one
- * writer at a time, and its busy handler sleeps in steps of up to 100 ms,
- * so letting sessions collide there costs far more than waiting here. */
+/* Writes to an SQLite state are serialised inside the daemon: SQLite
+ * allows one writer at a time, and its busy handler sleeps in steps of up
+ * to 100 ms, so letting sessions collide there costs far more than waiting
+ * here. A PostgreSQL server needs no such lock, and must not have one:
+ *  - each session has its own connection, and every write is either one
+ *    statement (an upsert of a delivery-log row, an UPDATE of the outbox:
+ *    atomic on its own) or a decision transaction, which takes the
+ *    server's decision lock (store-pg.c) and so is serialised against
+ *    every session of every host anyway;
+ *  - the server waits for the commits of concurrent sessions with one WAL
+ *    flush, while a lock here would make each session's commit wait for
+ *    the previous one's flush (that was PostgreSQL's bottleneck).
+ * The backend is told by the look of the state location, the rule of
+ * candor_store_open(): a "postgresql://" or "postgres://" URI, or libpq
+ * keywords ("host=..."). Guessing wrong costs speed, never correctness. */
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
-void lmtpd_store_write_begin(void) { pthread_mutex_lock(&write_lock); }
-void lmtpd_store_write_end(void) { pthread_mutex_unlock(&write_lock); }
+
+static bool state_is_server(const struct lmtpd_conf *conf)
+{
+    const char *s = conf && conf->state ? conf->state
+                  : conf ? candor_ctx_state_path(conf->ctx) : NULL;
+    if (!s)
+        return false;
+    if (strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0)
+        return true;
+    while (*s == ' ')
+        s++;
+    const char *w = s;
+    while ((*s >= 'a' && *s <= 'z') || *s == '_')
+        s++;
+    return s > w && *s == '=';
+}
+
+void lmtpd_store_write_begin(const struct lmtpd_conf *conf)
+{
+    if (!state_is_server(conf))
+        pthread_mutex_lock(&write_lock);
+}
+
+void lmtpd_store_write_end(const struct lmtpd_conf *conf)
+{
+    if (!state_is_server(conf))
+        pthread_mutex_unlock(&write_lock);
+}
 
 void lmtpd_worker_close(struct lmtpd_worker *w)
 {
@@ -529,7 +567,7 @@ static void gc_run_conf(struct lmtpd_worker *w, struct gc_job **jobs, size_t n)
     struct candor_ack *outs[GC_MAX];
     candor_status_t sts[GC_MAX];
     size_t idx[GC_MAX], k = 0;
-    lmtpd_store_write_begin();
+    lmtpd_store_write_begin(conf);
     for (size_t i = 0; i < n; i++) {
         struct gc_job *j = jobs[i];
         if (j->key) {
@@ -557,7 +595,7 @@ static void gc_run_conf(struct lmtpd_worker *w, struct gc_job **jobs, size_t n)
                 snprintf(j->err, sizeof j->err, "%s", candor_errmsg());
         }
     }
-    lmtpd_store_write_end();
+    lmtpd_store_write_end(conf);
 }
 
 /* Lead one commit: take up to GC_MAX queued jobs (in order), run them per
@@ -710,9 +748,9 @@ static enum lmtpd_outcome sent_copy(struct lmtpd_conf *conf, struct candor_store
         return LMTPD_DELIVERED;   /* nothing can be learnt from it; keep nothing */
     }
     char *json = NULL;
-    lmtpd_store_write_begin();
+    lmtpd_store_write_begin(conf);
     candor_status_t s = candor_record_reply(conf->ctx, store, reply, 0, &json);
-    lmtpd_store_write_end();
+    lmtpd_store_write_end(conf);
     if (s == CANDOR_ETEMPFAIL) {
         candor_message_free(reply);
         snprintf(note, note_size, "sent=tempfail");
@@ -868,9 +906,9 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
                                                        &delivered, &prev);
         if (s == CANDOR_OK && (delivered || lmtpd_still_delivered(prev))) {
             if (!delivered) {
-                lmtpd_store_write_begin();
+                lmtpd_store_write_begin(conf);
                 candor_store_delivery_record(store, key, msgid, prev, 1, 0, 0);
-                lmtpd_store_write_end();
+                lmtpd_store_write_end(conf);
             }
             outcome = LMTPD_DELIVERED;
             status = "duplicate";
@@ -888,9 +926,9 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
     if (to_sent && !to_team) {
         outcome = sent_copy(conf, store, qid, clean.p, clean.n, note, sizeof note);
         if (outcome == LMTPD_DELIVERED) {
-            lmtpd_store_write_begin();
+            lmtpd_store_write_begin(conf);
             candor_store_delivery_record(store, key, msgid, "sent", 1, 0, 0);
-            lmtpd_store_write_end();
+            lmtpd_store_write_end(conf);
             status = "recorded";
         }
         goto done;
@@ -1116,12 +1154,15 @@ void lmtpd_ack_handover(struct lmtpd_worker *w, struct lmtpd_conf *conf, const c
         lmtpd_log("%s: ack ticket=%s left pending: no sendmail command", qid, p->ticket);
     } else if (!w->store || (h = lmtpd_handover(conf, w->store, p->ticket, p->recipient,
                                                 p->message)) < 0) {
-        lmtpd_log("%s: ack ticket=%s left pending", qid, p->ticket);
+        if (h == -2)
+            lmtpd_log("%s: ack ticket=%s is being handed over by another daemon", qid, p->ticket);
+        else
+            lmtpd_log("%s: ack ticket=%s left pending", qid, p->ticket);
     } else if (h > 0) {
-        lmtpd_store_write_begin();
+        lmtpd_store_write_begin(conf);
         candor_status_t st = w->store ? candor_store_ack_sent(w->store, p->ticket, 0)
                                       : CANDOR_EINVAL;
-        lmtpd_store_write_end();
+        lmtpd_store_write_end(conf);
         if (st != CANDOR_OK)
             lmtpd_log("%s: ack ticket=%s sent but not marked sent: %s", qid, p->ticket,
                       candor_errmsg());

@@ -123,9 +123,10 @@ struct lmtpd_worker {
 };
 /* Give the store handle back to the pool (or close it). */
 void lmtpd_worker_close(struct lmtpd_worker *w);
-/* Around every call that writes the store (one writer at a time). */
-void lmtpd_store_write_begin(void);
-void lmtpd_store_write_end(void);
+/* Around every call that writes the store of CONF: one writer at a time
+ * for an SQLite file; nothing for a PostgreSQL server (see deliver.c). */
+void lmtpd_store_write_begin(const struct lmtpd_conf *conf);
+void lmtpd_store_write_end(const struct lmtpd_conf *conf);
 
 /* Deliver one message (LF line ends, dot-unstuffed) for ENV. RESULT[i] is
  * the outcome for recipient i. Logs its line. */
@@ -148,13 +149,17 @@ void lmtpd_pending_free(struct lmtpd_pending *p);
  * file, then the hand-over marker is written to STORE, then sendmail is
  * spawned on that file. Returns 1 when sendmail exited 0; 0 when it failed
  * (the marker is cleared again: retry later); -1 when nothing was started
- * (no marker written). */
+ * (no marker written); -2 when another hand-over (another daemon on the
+ * same PostgreSQL state) holds the marker: nothing started, not ours. */
 int lmtpd_handover(const struct lmtpd_conf *conf, struct candor_store *store, const char *ticket,
                    const char *recipient, const char *message);
-/* Mark in STORE that TICKET's acknowledgement is being handed over (false:
- * could not, do not hand it over); after a sendmail failure, clear it. */
-bool lmtpd_handover_begin(struct candor_store *store, const char *ticket);
-void lmtpd_handover_failed(struct candor_store *store, const char *ticket);
+/* Mark in STORE that TICKET's acknowledgement is being handed over: 1
+ * done; 0 another hand-over holds the mark; -1 failed (do not hand it
+ * over either way); after a sendmail failure, clear it. */
+int lmtpd_handover_begin(const struct lmtpd_conf *conf, struct candor_store *store,
+                          const char *ticket);
+void lmtpd_handover_failed(const struct lmtpd_conf *conf, struct candor_store *store,
+                           const char *ticket);
 /* Retry the acknowledgements the store lists as pending (start-up, before
  * any session); one whose hand-over was interrupted by a crash is not sent
  * again, one whose message is not durably delivered waits. */

@@ -20,6 +20,7 @@
 
     python3 tests/bench/store-bench.py [--decisions 600] [--clients 1,2,8]
         [--runs 3] [--messages 1000] [--sessions 8] [--skip-daemon]
+        [--skip-decisions] [--baseline-build DIR]
 (CANDOR_BUILD=build by default; needs PostgreSQL's binaries, and root or a
 user that can run initdb.)"""
 import argparse
@@ -49,6 +50,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "pg"))
 sys.path.insert(0, os.path.join(HERE, "..", "lmtpd"))
 sys.path.insert(0, os.path.join(SRC, "bindings", "python"))
 import pgtest  # noqa: E402
+import lmtpdtest  # noqa: E402
+
+DAEMON = lmtpdtest.DAEMON
 
 NOW = "2026-11-24T18:00:00Z"
 
@@ -165,8 +169,10 @@ def lmtp_client(port, datas, senders, barrier, out):
     out.put((time.time(), ok, bad))
 
 
-def daemon_run(state, mails, sessions, workdir, fake_sendmail):
+def daemon_run(state, mails, sessions, workdir, fake_sendmail, daemon=None):
+    import lmtpdtest
     from lmtpdtest import Daemon
+    lmtpdtest.DAEMON = daemon or DAEMON
     os.makedirs(workdir)
     d = Daemon({"accept-recipients": "@shop.example"}, workdir=workdir,
                extra_args=["--sendmail", fake_sendmail, "--address", pgtest.OUR_ADDRESS])
@@ -224,6 +230,9 @@ def main():
     ap.add_argument("--messages", type=int, default=1000)
     ap.add_argument("--sessions", type=int, default=8)
     ap.add_argument("--skip-daemon", action="store_true")
+    ap.add_argument("--baseline-build", metavar="DIR",
+                    help="also run DIR/examples/candor-lmtpd (e.g. a copy of the build before "
+                         "a change) in the same runs, alternating with this build's")
     ap.add_argument("--skip-decisions", action="store_true")
     ap.add_argument("--pg-synchronous-commit", choices=["on", "off"], default="on",
                     help="diagnosis: off = commits do not wait for the WAL flush "
@@ -278,29 +287,35 @@ def main():
             with open(fake, "w") as f:
                 f.write("#!/bin/sh\nexec cat >/dev/null\n")
             os.chmod(fake, 0o755)
+            builds = [("", DAEMON)]
+            if a.baseline_build:
+                builds.append((" (baseline)", os.path.join(a.baseline_build, "examples",
+                                                           "candor-lmtpd")))
+            variants = [(b, label, path) for b in backends for label, path in builds]
             drates = {}
             for r in range(a.runs):
-                for b in (backends if r % 2 == 0 else backends[::-1]):
-                    tag = "d%d%s" % (r, b)
+                for i, (b, label, path) in enumerate(variants if r % 2 == 0 else variants[::-1]):
+                    tag = "d%d%s%d" % (r, b, i)
                     mails = pgtest.make_mails(a.messages, max(1, a.messages // 3), tag=tag)
                     if b == "pg":
                         state = pgtest.createdb("bench_" + tag)
                     else:
                         state = os.path.join(tmp, "bench-%s.db" % tag)
                     rate, ok, bad, cpu = daemon_run(state, mails, a.sessions,
-                                                    os.path.join(tmp, tag), fake)
-                    drates.setdefault(b, []).append((rate, cpu))
-                    print("  run %d, candor-lmtpd on %-6s: %7.1f msg/s (%d accepted, %d refused), "
-                          "daemon CPU p50 %.2f ms/msg" % (r + 1, b, rate, ok, bad, cpu), flush=True)
+                                                    os.path.join(tmp, tag), fake, path)
+                    drates.setdefault((b, label), []).append((rate, cpu))
+                    print("  run %d, candor-lmtpd%s on %-6s: %7.1f msg/s (%d accepted, "
+                          "%d refused), daemon CPU p50 %.2f ms/msg"
+                          % (r + 1, label, b, rate, ok, bad, cpu), flush=True)
             print("\ncandor-lmtpd end to end (%d messages, %d LMTP sessions, acks on, median of %d):"
                   % (a.messages, a.sessions, a.runs))
             print("| state | msg/s | daemon CPU p50 per message |")
             print("| --- | ---: | ---: |")
-            for b in backends:
-                print("| %s | %.1f | %.2f ms |" % (
-                    {"sqlite": "SQLite", "pg": "PostgreSQL"}[b],
-                    statistics.median(x[0] for x in drates[b]),
-                    statistics.median(x[1] for x in drates[b])))
+            for b, label, _ in variants:
+                print("| %s%s | %.1f | %.2f ms |" % (
+                    {"sqlite": "SQLite", "pg": "PostgreSQL"}[b], label,
+                    statistics.median(x[0] for x in drates[(b, label)]),
+                    statistics.median(x[1] for x in drates[(b, label)])))
     finally:
         try:
             pgtest.harness("stop", pgdir)
