@@ -393,8 +393,13 @@ static PGresult *execute_relaxed(struct pg_db *db, struct pg_stmt *s, const char
                                          (const char *const *)s->vals, s->lens, s->fmts, 0))
         sent++;
     if (sent < 2 || !PQpipelineSync(db->conn)) {
-        /* nothing was flushed to the server: leave the pipeline as it is */
-        PQexitPipelineMode(db->conn);
+        /* libpq could not queue it (out of memory, a broken connection):
+         * nothing ran; a query left queued keeps pipeline mode on, so
+         * start afresh */
+        if (!PQexitPipelineMode(db->conn) && PQstatus(db->conn) == CONNECTION_OK) {
+            PQreset(db->conn);
+            db->gen++;
+        }
         return NULL;
     }
     /* each query gives its result then NULL; then the Sync's own result.

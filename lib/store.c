@@ -35,6 +35,9 @@
 #include "ctx.h"
 #include "store.h"
 
+/* ids looked up in one statement by candor__store_thread_find() */
+#define THREAD_BATCH 8
+
 struct candor_store {
     struct candor_db *db;
     const struct candor_ctx *ctx;
@@ -44,7 +47,7 @@ struct candor_store {
     bool delivery_known;  /* the delivery log's table was seen (store-delivery.c) */
     /* statements of the per-message lookups, prepared once (reset after
      * each use, so no read transaction stays open) */
-    struct candor_stmt *q_thread, *q_acks;
+    struct candor_stmt *q_thread[THREAD_BATCH], *q_acks;   /* q_thread[k]: k + 1 ids */
 };
 
 /* The cached statement *SLOT for SQL, prepared on first use. */
@@ -252,7 +255,8 @@ void candor_store_free(struct candor_store *store)
 {
     if (!store)
         return;
-    candor__stmt_free(store->q_thread);
+    for (int i = 0; i < THREAD_BATCH; i++)
+        candor__stmt_free(store->q_thread[i]);
     candor__stmt_free(store->q_acks);
     if (store->db) {
         if (store->depth > 0)
@@ -349,37 +353,72 @@ int64_t candor__ticket_parse(const char *ref)
     return v;
 }
 
+/* The statement that looks up K ids (1..THREAD_BATCH) at once: one round
+ * trip to a server instead of K. */
+static candor_status_t thread_query(struct candor_store *store, size_t k, struct candor_stmt **out)
+{
+    static const char head[] =
+        "SELECT t.message_id, t.ticket, EXISTS(SELECT 1 FROM acks a WHERE a.ticket = t.ticket) "
+        " OR EXISTS(SELECT 1 FROM first_replies f WHERE f.ticket = t.ticket) "
+        "FROM threads t WHERE t.message_id IN (?1";
+    if (store->q_thread[k - 1]) {
+        *out = store->q_thread[k - 1];
+        return CANDOR_OK;
+    }
+    char sql[sizeof head + THREAD_BATCH * 8];
+    size_t len = (size_t)snprintf(sql, sizeof sql, "%s", head);
+    for (size_t i = 2; i <= k && len < sizeof sql; i++)
+        len += (size_t)snprintf(sql + len, sizeof sql - len, ", ?%zu", i);
+    if (len + 2 > sizeof sql)
+        return candor__fail(CANDOR_ERROR, "store: threads: query too long");
+    memcpy(sql + len, ")", 2);
+    return cached(store, &store->q_thread[k - 1], "threads", sql, out);
+}
+
 candor_status_t candor__store_thread_find(struct candor_store *store, const char *const *ids,
                                           size_t n, int64_t *ticket, bool *acked)
 {
     *ticket = 0;
     *acked = false;
-    struct candor_stmt *q = NULL;
-    candor_status_t st = cached(store, &store->q_thread, "threads",
-        "SELECT t.ticket, EXISTS(SELECT 1 FROM acks a WHERE a.ticket = t.ticket) "
-        " OR EXISTS(SELECT 1 FROM first_replies f WHERE f.ticket = t.ticket) "
-        "FROM threads t WHERE t.message_id = ?1", &q);
-    if (st != CANDOR_OK)
-        return st;
-    for (size_t i = 0; i < n && !*acked; i++) {
-        if (!ids[i] || !*ids[i])
-            continue;
-        candor__stmt_reset(q);
-        candor__stmt_bind_text(q, 1, ids[i]);
-        int rc = candor__stmt_step(q);
-        if (rc == CANDOR_DB_ROW) {
-            int64_t t = candor__stmt_int64(q, 0);
-            bool a = candor__stmt_int64(q, 1) != 0;
-            if (!*ticket || a) {
-                *ticket = t;
-                *acked = a;
-            }
-        } else if (rc != CANDOR_DB_DONE) {
-            st = (candor_status_t)rc;
+    candor_status_t st = CANDOR_OK;
+    /* in chunks of up to THREAD_BATCH ids, in order; within a chunk the
+     * rows are matched back to the ids, so the answer is the one of asking
+     * id by id: the first id whose ticket was acknowledged, else the first
+     * id found */
+    for (size_t i = 0; i < n && !*acked && st == CANDOR_OK;) {
+        const char *chunk[THREAD_BATCH];
+        size_t k = 0;
+        for (; i < n && k < THREAD_BATCH; i++)
+            if (ids[i] && *ids[i])
+                chunk[k++] = ids[i];
+        if (!k)
             break;
+        struct candor_stmt *q = NULL;
+        st = thread_query(store, k, &q);
+        if (st != CANDOR_OK)
+            break;
+        for (size_t m = 0; m < k; m++)
+            candor__stmt_bind_text(q, (int)m + 1, chunk[m]);
+        int64_t found[THREAD_BATCH] = { 0 };
+        bool was_acked[THREAD_BATCH] = { false };
+        int rc;
+        while ((rc = candor__stmt_step(q)) == CANDOR_DB_ROW) {
+            const char *id = candor__stmt_text(q, 0);
+            for (size_t m = 0; id && m < k; m++)
+                if (strcmp(chunk[m], id) == 0) {   /* the same id twice: both */
+                    found[m] = candor__stmt_int64(q, 1);
+                    was_acked[m] = candor__stmt_int64(q, 2) != 0;
+                }
         }
+        if (rc != CANDOR_DB_DONE)
+            st = (candor_status_t)rc;
+        candor__stmt_reset(q);
+        for (size_t m = 0; st == CANDOR_OK && m < k && !*acked; m++)
+            if (found[m] && (!*ticket || was_acked[m])) {
+                *ticket = found[m];
+                *acked = was_acked[m];
+            }
     }
-    candor__stmt_reset(q);
     return st;
 }
 
