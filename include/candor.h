@@ -330,12 +330,13 @@ CANDOR_API candor_status_t candor_store_delivery_record(struct candor_store *sto
  * store: write its row (MESSAGE_ID may be NULL, PATH, delivered=1) unless a
  * row of KEY with delivered=1 is already there; a row with delivered=0 (a
  * claim given up) is taken over. *CLAIMED = 1 when this call wrote the row,
- * 0 when another claim holds it (then nothing is written). Unlike
- * candor_store_delivery_record(), the row is durable when the call returns,
- * also against a crash of a database server (candor-lmtpd's hand-over
- * marker of an acknowledgement: written before sendmail runs, it must
- * outlive anything that could make the acknowledgement be sent again).
- * The store must be opened read-write.
+ * 0 when another claim holds it (then nothing is written). The row
+ * survives a crash of any process, this one or a PostgreSQL server, once
+ * the call returns (candor-lmtpd's hand-over marker of an acknowledgement:
+ * written before sendmail runs, it must outlive whatever could make the
+ * acknowledgement be sent again): on PostgreSQL the commit waits for the
+ * server's WAL flush; an SQLite file writes it as
+ * candor_store_delivery_record() does. The store must be opened read-write.
  * Fails: CANDOR_EIO, CANDOR_ETEMPFAIL, CANDOR_EINVAL. Since 0.1 */
 CANDOR_API candor_status_t candor_store_delivery_claim(struct candor_store *store,
         const char *key, const char *message_id, const char *path, int64_t now, int *claimed);

@@ -207,7 +207,12 @@ candor_status_t candor_store_delivery_claim(struct candor_store *store, const ch
     /* one statement, so atomic on both backends: a second claimant's
      * upsert waits for the first one's row (PostgreSQL: the unique index;
      * SQLite: the file's write lock), then finds delivered = 1 and changes
-     * nothing. Synchronous (no candor__db_relaxed()): durable on return. */
+     * nothing. It must outlive a crash of any process at once: SQLite's
+     * relaxed commit does (synchronous=NORMAL in WAL mode: only a power
+     * failure can lose it, as delivery_record's rows), PostgreSQL's does
+     * not (an asynchronous commit is lost when the server crashes), so
+     * there the commit waits for the WAL flush. */
+    bool relaxed = candor__db_kind(db) == CANDOR_DB_SQLITE;
     struct candor_stmt *st;
     s = candor__db_prepare(db, "delivery log: claim",
         "INSERT INTO candor_delivery(key, message_id, path, delivered, at) "
@@ -220,7 +225,11 @@ candor_status_t candor_store_delivery_claim(struct candor_store *store, const ch
     candor__stmt_bind_text(st, 2, message_id);
     candor__stmt_bind_text(st, 3, path);
     candor__stmt_bind_int64(st, 4, candor__now(now));
+    if (relaxed)
+        candor__db_relaxed(db, true);
     s = candor__stmt_run(st);
+    if (relaxed)
+        candor__db_relaxed(db, false);
     if (s == CANDOR_OK)
         *claimed = candor__stmt_changes(st) > 0;
     candor__stmt_free(st);

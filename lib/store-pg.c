@@ -27,7 +27,14 @@
  * released by COMMIT/ROLLBACK or when the connection dies. A per-sender
  * lock would let unrelated senders decide in parallel, but a thread
  * crosses senders (Cc) and its ids are only known inside the decision,
- * so it could not be taken first in a deadlock-free order. The lock is
+ * so it could not be taken first in a deadlock-free order. (A finer
+ * scheme would take this lock in shared mode plus exclusive locks on the
+ * hashes of the sender and of each thread id of the message, ascending,
+ * in the BEGIN round trip, other writers keeping the exclusive global
+ * lock; it needs the rate-limit key, the normalised acknowledgement
+ * recipient, before the decision derives it, and it only pays across
+ * processes: candor-lmtpd's group commit runs one decision transaction at
+ * a time anyway.) The lock is
  * held for the few statements of one decision (well under a millisecond
  * on a LAN; tests/bench/store-bench.py measures it). Each statement after
  * the lock takes a new snapshot (READ COMMITTED), so it sees what the

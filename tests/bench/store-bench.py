@@ -20,7 +20,7 @@
 
     python3 tests/bench/store-bench.py [--decisions 600] [--clients 1,2,8]
         [--runs 3] [--messages 1000] [--sessions 8] [--skip-daemon]
-        [--skip-decisions] [--baseline-build DIR]
+        [--skip-decisions] [--baseline-build DIR] [--backends sqlite,pg]
 (CANDOR_BUILD=build by default; needs PostgreSQL's binaries, and root or a
 user that can run initdb.)"""
 import argparse
@@ -204,13 +204,14 @@ def daemon_run(state, mails, sessions, workdir, fake_sendmail, daemon=None):
     return ok / (t1 - t0), ok, bad, (statistics.median(cpu) * 1000 if cpu else float("nan"))
 
 
-def show_decisions(rates, clients, backends, a):
-    print("\nacknowledgement decisions per second (%d decisions, median of %d runs):"
-          % (a.decisions, a.runs))
+def show_decisions(rates, clients, backends, a, label=""):
+    print("\nacknowledgement decisions per second%s (%d decisions, median of %d runs):"
+          % (label, a.decisions, a.runs))
     print("| clients | SQLite | PostgreSQL | PG / SQLite | PG server CPU per decision |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     for c in clients:
-        s = statistics.median(x[0] for x in rates[("sqlite", c)])
+        s = statistics.median(x[0] for x in rates[("sqlite", c)]) if "sqlite" in backends \
+            else float("nan")
         if "pg" in backends:
             p = statistics.median(x[0] for x in rates[("pg", c)])
             ms = statistics.median(x[1] for x in rates[("pg", c)])
@@ -234,6 +235,7 @@ def main():
                     help="also run DIR/examples/candor-lmtpd (e.g. a copy of the build before "
                          "a change) in the same runs, alternating with this build's")
     ap.add_argument("--skip-decisions", action="store_true")
+    ap.add_argument("--backends", default="sqlite,pg", help="comma-separated: sqlite, pg")
     ap.add_argument("--pg-synchronous-commit", choices=["on", "off"], default="on",
                     help="diagnosis: off = commits do not wait for the WAL flush "
                          "(the server's fsync stays on)")
@@ -252,7 +254,8 @@ def main():
             pgtest.psql(os.environ["CANDOR_TEST_PG"], "SELECT pg_reload_conf()")
     except RuntimeError as e:
         why = str(e)
-    backends = ["sqlite"] + ([] if why else ["pg"])
+    wanted = a.backends.split(",")
+    backends = [b for b in ("sqlite", "pg") if b in wanted and (b == "sqlite" or not why)]
     if why:
         print("PostgreSQL not measured: %s" % why)
     try:
@@ -262,25 +265,34 @@ def main():
               % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(),
                  " ".join(uptime), a.pg_synchronous_commit))
         # --- decisions
+        libs = [("", os.environ.get("CANDOR_LIBRARY", ""))]
+        if a.baseline_build:
+            libs.append((" (baseline)", os.path.join(a.baseline_build, "lib", "libcandor.so")))
+        dvariants = [(b, label, lib) for b in backends for label, lib in libs]
         rates = {}
         for r in range(0 if a.skip_decisions else a.runs):
             for c in clients:
-                for b in (backends if r % 2 == 0 else backends[::-1]):
-                    tag = "r%dc%d%s" % (r, c, b)
+                for i, (b, label, lib) in enumerate(dvariants if r % 2 == 0
+                                                    else dvariants[::-1]):
+                    tag = "r%dc%d%s%d" % (r, c, b, i)
                     mails = pgtest.make_mails(a.decisions, max(1, a.decisions // 3), tag=tag)
                     if b == "pg":
                         state = pgtest.createdb("bench_" + tag)
                     else:
                         state = os.path.join(tmp, "bench-%s.db" % tag)
+                    os.environ["CANDOR_LIBRARY"] = lib   # read by the clients' import
                     rate, sent, pg_ms = decisions_run(state, mails, c,
                                                       pgdir if b == "pg" else None)
-                    rates.setdefault((b, c), []).append((rate, pg_ms))
-                    print("  run %d, %d client%s, %-6s: %7.1f decisions/s (%d acks sent)%s"
-                          % (r + 1, c, "s" if c > 1 else " ", b, rate, sent,
+                    rates.setdefault((b, c, label), []).append((rate, pg_ms))
+                    print("  run %d, %d client%s, %-6s%s: %7.1f decisions/s (%d acks sent)%s"
+                          % (r + 1, c, "s" if c > 1 else " ", b, label, rate, sent,
                              "" if pg_ms is None else ", server CPU %.2f ms/decision" % pg_ms),
                           flush=True)
+            os.environ["CANDOR_LIBRARY"] = libs[0][1]
         if not a.skip_decisions:
-            show_decisions(rates, clients, backends, a)
+            for label, _ in libs:
+                show_decisions({(b, c): v for (b, c, lb), v in rates.items() if lb == label},
+                               clients, backends, a, label)
         # --- daemon
         if not a.skip_daemon:
             fake = os.path.join(tmp, "sendmail")
