@@ -310,22 +310,35 @@ static void maildir_name(char *name, size_t size)
              (int)getpid(), q, lmtpd.hostname);
 }
 
-/* Write HEAD and BODY into DIR's maildir the durable way, under NAME (NULL:
- * a new unique one): tmp/, fsync, rename into new/, fsync of new/. On
- * success *FINAL gets the path in new/. Returns 0 or an errno value. */
-static int maildir_write(const char *dir, const char *name_in, const char *head, size_t head_len,
-                         const char *body, size_t body_len, char **final)
+/* Create NAME in DIR/tmp/ (O_EXCL) into *FD: invisible to readers until
+ * maildir_commit() renames it. Returns 0 or an errno value. */
+static int maildir_create(const char *dir, const char *name, int *fd)
 {
-    char name[512], tmp[4096], dst[4096];
-    if (name_in)
-        snprintf(name, sizeof name, "%s", name_in);
-    else
-        maildir_name(name, sizeof name);
+    char tmp[4096 + 600];
+    snprintf(tmp, sizeof tmp, "%s/tmp/%s", dir, name);
+    *fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    return *fd < 0 ? (errno ? errno : EIO) : 0;
+}
+
+/* Give up the tmp/ file of maildir_create(). */
+static void maildir_abandon(const char *dir, const char *name, int fd)
+{
+    char tmp[4096 + 600];
+    snprintf(tmp, sizeof tmp, "%s/tmp/%s", dir, name);
+    close(fd);
+    unlink(tmp);
+}
+
+/* Write HEAD and BODY into FD (DIR/tmp/NAME, from maildir_create), the
+ * durable way: fsync, rename into new/, fsync of new/. FD is closed in any
+ * case, the tmp/ file removed on failure. On success *FINAL gets the path
+ * in new/. Returns 0 or an errno value. */
+static int maildir_commit(int fd, const char *dir, const char *name, const char *head,
+                          size_t head_len, const char *body, size_t body_len, char **final)
+{
+    char tmp[4096 + 600], dst[4096 + 600];
     snprintf(tmp, sizeof tmp, "%s/tmp/%s", dir, name);
     snprintf(dst, sizeof dst, "%s/new/%s", dir, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return errno ? errno : EIO;
     int err = 0;
     const char *parts[2] = { head, body };
     size_t lens[2] = { head_len, body_len };
@@ -365,6 +378,24 @@ static int maildir_write(const char *dir, const char *name_in, const char *head,
     if (!*final)
         return ENOMEM;
     return 0;
+}
+
+/* Write HEAD and BODY into DIR's maildir the durable way, under NAME (NULL:
+ * a new unique one): tmp/, fsync, rename into new/, fsync of new/. On
+ * success *FINAL gets the path in new/. Returns 0 or an errno value. */
+static int maildir_write(const char *dir, const char *name_in, const char *head, size_t head_len,
+                         const char *body, size_t body_len, char **final)
+{
+    char name[512];
+    if (name_in)
+        snprintf(name, sizeof name, "%s", name_in);
+    else
+        maildir_name(name, sizeof name);
+    int fd;
+    int err = maildir_create(dir, name, &fd);
+    if (err)
+        return err;
+    return maildir_commit(fd, dir, name, head, head_len, body, body_len, final);
 }
 
 bool lmtpd_still_delivered(const char *path)
@@ -843,6 +874,7 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
     enum lmtpd_outcome outcome = LMTPD_TEMPFAIL;
     bool to_team = false, to_sent = false, claimed = false;
     const char *team_rcpt = NULL;
+    int tfd = -1;                 /* the tmp/ file, once created */
     for (size_t i = 0; i < env->n_rcpts; i++) {
         if (conf->sent_address && strcmp(env->rcpts[i], conf->sent_address) == 0) {
             to_sent = true;
@@ -965,6 +997,13 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         goto failed;
     maildir_name(name, sizeof name);
     snprintf(final_path, sizeof final_path, "%s/new/%s", dir, name);
+    /* the file is created in tmp/ before the group commit: the inode's
+     * allocation (a scan of the inode bitmap, slow on a busy file system)
+     * overlaps the wait for the commit instead of following it; written,
+     * fsynced and renamed only once the decision is durable */
+    err = maildir_create(dir, name, &tfd);
+    if (err)
+        goto failed;
 
     /* one group commit: the delivery-log row (delivered=0, the final path,
      * written before the rename so a crash after it is recognised) and the
@@ -1027,8 +1066,13 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         err = ENOMEM;
         goto failed;
     }
-    err = maildir_write(dir, name, head.p ? head.p : "", head.n, clean.p, clean.n, &file);
+    err = maildir_commit(tfd, dir, name, head.p ? head.p : "", head.n, clean.p, clean.n, &file);
+    tfd = -1;
 failed:
+    if (tfd >= 0) {
+        maildir_abandon(dir, name, tfd);
+        tfd = -1;
+    }
     if (err) {
         outcome = (err == ENOSPC || err == EDQUOT) ? LMTPD_DISKFULL : LMTPD_TEMPFAIL;
         status = outcome == LMTPD_DISKFULL ? "diskfull" : "tempfail";
