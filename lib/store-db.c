@@ -47,8 +47,12 @@ enum candor_db_kind candor__db_kind(const struct candor_db *db)
 
 candor_status_t candor__db_exec(struct candor_db *db, const char *what, const char *sql)
 {
+    db->steps++;
     return db->ops->exec(db, what, sql);
 }
+
+void candor__stmt_set_pure(struct candor_stmt *s) { if (s) s->pure = true; }
+unsigned long candor__db_steps(const struct candor_db *db) { return db ? db->steps : 0; }
 
 #define MAX_DDL (64 * 1024)
 
@@ -92,6 +96,7 @@ candor_status_t candor__db_ddl(struct candor_db *db, const char *what, const cha
         candor__buf_free(&b);
         return candor__fail(CANDOR_ENOMEM, "out of memory");
     }
+    db->steps++;
     candor_status_t st = db->ops->exec(db, what, b.data);
     candor__buf_free(&b);
     return st;
@@ -120,11 +125,18 @@ void candor__stmt_bind_blob(struct candor_stmt *s, int i, const void *v, size_t 
 {
     s->db->ops->bind_blob(s, i, v, n);
 }
-int candor__stmt_step(struct candor_stmt *s) { return s->db->ops->step(s); }
+int candor__stmt_step(struct candor_stmt *s)
+{
+    if (!s->pure)
+        s->db->steps++;
+    return s->db->ops->step(s);
+}
 
 candor_status_t candor__stmt_run(struct candor_stmt *s)
 {
     int rc;
+    if (!s->pure)
+        s->db->steps++;
     while ((rc = s->db->ops->step(s)) == CANDOR_DB_ROW)
         ;
     return rc == CANDOR_DB_DONE ? CANDOR_OK : (candor_status_t)rc;
@@ -147,9 +159,21 @@ int64_t candor__stmt_changes(struct candor_stmt *s) { return s->db->ops->changes
 void candor__stmt_reset(struct candor_stmt *s) { if (s) s->db->ops->reset(s); }
 void candor__stmt_free(struct candor_stmt *s) { if (s) s->db->ops->free(s); }
 
-candor_status_t candor__db_begin(struct candor_db *db, bool write) { return db->ops->begin(db, write); }
-candor_status_t candor__db_commit(struct candor_db *db) { return db->ops->commit(db); }
-void candor__db_rollback(struct candor_db *db) { db->ops->rollback(db); }
+candor_status_t candor__db_begin(struct candor_db *db, bool write)
+{
+    db->steps++;
+    return db->ops->begin(db, write);
+}
+candor_status_t candor__db_commit(struct candor_db *db)
+{
+    db->steps++;
+    return db->ops->commit(db);
+}
+void candor__db_rollback(struct candor_db *db)
+{
+    db->steps++;
+    db->ops->rollback(db);
+}
 bool candor__db_in_transaction(struct candor_db *db) { return db->ops->in_transaction(db); }
 
 candor_status_t candor__db_schema_version(struct candor_db *db, int *version)
@@ -158,6 +182,7 @@ candor_status_t candor__db_schema_version(struct candor_db *db, int *version)
 }
 candor_status_t candor__db_set_schema_version(struct candor_db *db, int version)
 {
+    db->steps++;
     return db->ops->set_schema_version(db, version);
 }
 candor_status_t candor__db_table_exists(struct candor_db *db, const char *name, bool *exists)
@@ -168,5 +193,6 @@ void candor__db_relaxed(struct candor_db *db, bool on) { db->ops->relaxed(db, on
 candor_status_t candor__db_sync_sequence(struct candor_db *db, const char *table,
                                          const char *column)
 {
+    db->steps++;
     return db->ops->sync_sequence(db, table, column);
 }

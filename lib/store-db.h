@@ -152,13 +152,26 @@ struct candor_db_ops {
     candor_status_t (*sync_sequence)(struct candor_db *db, const char *table, const char *column);
 };
 
-/* The head of every backend's handle and statement. */
+/* The head of every backend's handle and statement (both calloc'd). */
 struct candor_db {
     const struct candor_db_ops *ops;
+    unsigned long steps;   /* bumped by every step of a statement that is not
+                            * pure, and by exec, begin, commit and rollback */
 };
 struct candor_stmt {
     struct candor_db *db;
     const char *what;   /* static label for messages */
+    bool pure;          /* a lookup that writes nothing (candor__stmt_set_pure) */
 };
+
+/* Mark S as a lookup that writes nothing: its steps leave
+ * candor__db_steps() alone. */
+CANDOR_HIDDEN void candor__stmt_set_pure(struct candor_stmt *s);
+/* A counter that moves whenever something may have changed what this
+ * handle reads: any statement not marked pure was stepped, or SQL was run,
+ * or a transaction began or ended. Equal values around a span of a write
+ * transaction mean nothing was written in between (the transaction holds
+ * the write lock, so nobody else wrote either). */
+CANDOR_HIDDEN unsigned long candor__db_steps(const struct candor_db *db);
 
 #endif

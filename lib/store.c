@@ -48,6 +48,18 @@ struct candor_store {
     /* statements of the per-message lookups, prepared once (reset after
      * each use, so no read transaction stays open) */
     struct candor_stmt *q_thread[THREAD_BATCH], *q_acks;   /* q_thread[k]: k + 1 ids */
+    /* the last candor__store_thread_find() inside a write transaction: the
+     * acknowledgement decision asks twice for the same ids (the autoreply
+     * check, then the ticket) with nothing written in between; the second
+     * answer is this one while candor__db_steps() has not moved */
+    struct {
+        bool valid;
+        unsigned long steps;
+        char *key;            /* the ids, each followed by a NUL */
+        size_t key_len;
+        int64_t ticket;
+        bool acked;
+    } memo;
 };
 
 /* The cached statement *SLOT for SQL, prepared on first use. */
@@ -257,6 +269,7 @@ void candor_store_free(struct candor_store *store)
         return;
     for (int i = 0; i < THREAD_BATCH; i++)
         candor__stmt_free(store->q_thread[i]);
+    free(store->memo.key);
     candor__stmt_free(store->q_acks);
     if (store->db) {
         if (store->depth > 0)
@@ -372,7 +385,31 @@ static candor_status_t thread_query(struct candor_store *store, size_t k, struct
     if (len + 2 > sizeof sql)
         return candor__fail(CANDOR_ERROR, "store: threads: query too long");
     memcpy(sql + len, ")", 2);
-    return cached(store, &store->q_thread[k - 1], "threads", sql, out);
+    candor_status_t st = cached(store, &store->q_thread[k - 1], "threads", sql, out);
+    if (st == CANDOR_OK)
+        candor__stmt_set_pure(*out);
+    return st;
+}
+
+/* The ids IDS[0..N) as one memo key (each followed by a NUL); NULL on
+ * out-of-memory. */
+static char *memo_key(const char *const *ids, size_t n, size_t *len)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] && *ids[i])
+            total += strlen(ids[i]) + 1;
+    char *key = malloc(total ? total : 1), *p = key;
+    if (!key)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] && *ids[i]) {
+            size_t l = strlen(ids[i]) + 1;
+            memcpy(p, ids[i], l);
+            p += l;
+        }
+    *len = total;
+    return key;
 }
 
 candor_status_t candor__store_thread_find(struct candor_store *store, const char *const *ids,
@@ -381,6 +418,19 @@ candor_status_t candor__store_thread_find(struct candor_store *store, const char
     *ticket = 0;
     *acked = false;
     candor_status_t st = CANDOR_OK;
+    /* inside a write transaction nobody else writes (the write lock), so
+     * the same ids with nothing stepped since give the same answer */
+    bool memo = store->depth > 0 && !store->readonly && candor__db_in_transaction(store->db);
+    size_t key_len = 0;
+    char *key = memo ? memo_key(ids, n, &key_len) : NULL;
+    if (key && store->memo.valid && store->memo.steps == candor__db_steps(store->db) &&
+        store->memo.key_len == key_len && memcmp(store->memo.key, key, key_len) == 0) {
+        free(key);
+        *ticket = store->memo.ticket;
+        *acked = store->memo.acked;
+        return CANDOR_OK;
+    }
+    store->memo.valid = false;
     /* in chunks of up to THREAD_BATCH ids, in order; within a chunk the
      * rows are matched back to the ids, so the answer is the one of asking
      * id by id: the first id whose ticket was acknowledged, else the first
@@ -419,6 +469,17 @@ candor_status_t candor__store_thread_find(struct candor_store *store, const char
                 *acked = was_acked[m];
             }
     }
+    if (st == CANDOR_OK && key) {
+        free(store->memo.key);
+        store->memo.key = key;
+        store->memo.key_len = key_len;
+        store->memo.steps = candor__db_steps(store->db);
+        store->memo.ticket = *ticket;
+        store->memo.acked = *acked;
+        store->memo.valid = true;
+        key = NULL;
+    }
+    free(key);
     return st;
 }
 
@@ -431,6 +492,7 @@ candor_status_t candor__store_acks_since(struct candor_store *store, const char 
         "SELECT count(*) FROM acks WHERE recipient = ?1 AND created >= ?2", &q);
     if (st != CANDOR_OK)
         return st;
+    candor__stmt_set_pure(q);
     candor__stmt_bind_text(q, 1, sender);
     candor__stmt_bind_int64(q, 2, since);
     int rc = candor__stmt_step(q);

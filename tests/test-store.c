@@ -153,6 +153,89 @@ static void test_transactions_nest(void)
     drop_state(path);
 }
 
+/* Run SQL through a prepared statement, marked pure when PURE (a lie
+ * for a write: that is how the test sees whether the memo answered). */
+static void run_sql(struct candor_store *s, const char *sql, bool pure)
+{
+    struct candor_stmt *q = NULL;
+    CU_ASSERT_EQUAL_FATAL(candor__db_prepare(candor__store_db(s), "test", sql, &q), CANDOR_OK);
+    if (pure)
+        candor__stmt_set_pure(q);
+    CU_ASSERT_EQUAL(candor__stmt_run(q), CANDOR_OK);
+    candor__stmt_free(q);
+}
+
+/* candor__store_thread_find() inside a write transaction answers the same
+ * ids from its memo while nothing but pure lookups ran; any other
+ * statement, another id list, or the end of the transaction asks the
+ * database again; outside a transaction it always asks. Ids are matched
+ * back in order, across chunks of 8: the first acknowledged, else the
+ * first found. */
+static void test_thread_find(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s", tmp_state("threads.db"));
+    struct candor_store *s = NULL;
+    CU_ASSERT_EQUAL_FATAL(candor_store_open(&s, ctx, path, 0), CANDOR_OK);
+    run_sql(s, "INSERT INTO tickets(id, created, intent) VALUES (1, 1, 'refund'), "
+               "(2, 1, 'billing'), (3, 1, 'billing')", false);
+    run_sql(s, "INSERT INTO threads(message_id, ticket, created) VALUES ('t1a@x', 1, 1), "
+               "('t2a@x', 2, 1), ('t3a@x', 3, 1)", false);
+    run_sql(s, "INSERT INTO acks(ticket, recipient, rcpt, created, status, message) "
+               "VALUES (3, 'c@x', 'c@x', 1, 'pending', 'm')", false);
+    static const struct {
+        const char *name;
+        const char *ids[12];
+        size_t n;
+        int64_t ticket;
+        bool acked;
+    } rows[] = {
+        { "none found", { "no1@x", "no2@x" }, 2, 0, false },
+        { "first found wins", { "no@x", "t2a@x", "t1a@x" }, 3, 2, false },
+        { "acknowledged wins", { "t1a@x", "t3a@x" }, 2, 3, true },
+        { "empty ids skipped", { "", "t1a@x" }, 2, 1, false },
+        { "ninth id, second chunk", { "a@x", "b@x", "c@x", "d@x", "e@x", "f@x", "g@x", "h@x",
+                                      "t3a@x" }, 9, 3, true },
+        { "first chunk's find kept", { "t2a@x", "b@x", "c@x", "d@x", "e@x", "f@x", "g@x",
+                                       "h@x", "t1a@x" }, 9, 2, false },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        int64_t t = -1;
+        bool acked = !rows[i].acked;
+        CU_ASSERT_EQUAL(candor__store_thread_find(s, rows[i].ids, rows[i].n, &t, &acked),
+                        CANDOR_OK);
+        if (t != rows[i].ticket || acked != rows[i].acked)
+            fprintf(stderr, "thread_find row \"%s\": ticket %lld acked %d\n", rows[i].name,
+                    (long long)t, acked);
+        CU_ASSERT_EQUAL(t, rows[i].ticket);
+        CU_ASSERT_EQUAL(acked, rows[i].acked);
+    }
+    const char *ids[] = { "new@x" };
+    int64_t t = -1;
+    bool acked = true;
+    CU_ASSERT_EQUAL_FATAL(candor__store_begin(s), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor__store_thread_find(s, ids, 1, &t, &acked), CANDOR_OK);
+    CU_ASSERT_EQUAL(t, 0);
+    /* a write disguised as pure: the memo answers, so the row is unseen */
+    run_sql(s, "INSERT INTO threads(message_id, ticket, created) VALUES ('new@x', 1, 2)", true);
+    CU_ASSERT_EQUAL(candor__store_thread_find(s, ids, 1, &t, &acked), CANDOR_OK);
+    CU_ASSERT_EQUAL(t, 0);
+    /* any other statement: asked again */
+    CU_ASSERT_EQUAL(query_int(s, "SELECT 1"), 1);
+    CU_ASSERT_EQUAL(candor__store_thread_find(s, ids, 1, &t, &acked), CANDOR_OK);
+    CU_ASSERT_EQUAL(t, 1);
+    CU_ASSERT_EQUAL(candor__store_commit(s), CANDOR_OK);
+    /* outside a transaction: never from the memo */
+    const char *ids2[] = { "late@x" };
+    CU_ASSERT_EQUAL(candor__store_thread_find(s, ids2, 1, &t, &acked), CANDOR_OK);
+    CU_ASSERT_EQUAL(t, 0);
+    run_sql(s, "INSERT INTO threads(message_id, ticket, created) VALUES ('late@x', 2, 3)", true);
+    CU_ASSERT_EQUAL(candor__store_thread_find(s, ids2, 1, &t, &acked), CANDOR_OK);
+    CU_ASSERT_EQUAL(t, 2);
+    candor_store_free(s);
+    drop_state(path);
+}
+
 /* A second writer waits for the first; past the busy timeout it would get
  * CANDOR_ETEMPFAIL. Here: a reader during a write transaction is fine. */
 static void test_reader_during_write(void)
@@ -345,6 +428,7 @@ static const struct test_case cases[] = {
     { "newer_schema_refused", test_newer_schema_refused },
     { "bad_path", test_bad_path },
     { "transactions_nest", test_transactions_nest },
+    { "thread_find", test_thread_find },
     { "reader_during_write", test_reader_during_write },
     { "ticket_format", test_ticket_format },
     { "store_copy", test_store_copy },
