@@ -320,8 +320,9 @@ CANDOR_API candor_status_t candor_store_delivery_find(struct candor_store *store
  * now and then drop rows older than KEEP seconds. The store must be opened
  * read-write. The row survives a crash of the process at once but is not
  * waited onto the disk (it gets there with the store's next synchronous
- * commit): a power failure may lose the latest rows, which can only cause
- * a second copy of a message, never a lost one.
+ * commit): a power failure, or on PostgreSQL a crash of the server, may
+ * lose the latest rows, which can only cause a second copy of a message,
+ * never a lost one.
  * Fails: CANDOR_EIO, CANDOR_ETEMPFAIL, CANDOR_EINVAL. Since 0.1 */
 CANDOR_API candor_status_t candor_store_delivery_record(struct candor_store *store,
         const char *key, const char *message_id, const char *path, int delivered,

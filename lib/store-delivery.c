@@ -149,11 +149,20 @@ candor_status_t candor_store_delivery_record(struct candor_store *store, const c
     if (s != CANDOR_OK)
         return s;
     now = candor__now(now);
-    /* Written without waiting for the disk (candor__db_relaxed()): the row
-     * survives a crash of the process at once, and reaches the disk with
-     * the store's next synchronous commit or checkpoint. A row lost to a
-     * power failure can only cause a second copy, never a lost message,
-     * and saves a serialised fsync per message. */
+    /* Written without waiting for the disk (candor__db_relaxed()): on
+     * SQLite the row survives a crash of the process at once and reaches
+     * the disk with the next synchronous commit or checkpoint; on
+     * PostgreSQL the commit does not wait for the WAL flush, so a crash of
+     * the server (or a power failure) may lose the latest rows. Either way
+     * a lost row can only cause a second copy, never a lost message: a
+     * lost delivered=0 row leaves a redelivery after a daemon crash
+     * unrecognised (delivered again), a lost delivered=1 leaves
+     * delivered=0 with the file in place (the same answer), and the
+     * decision that the message's acknowledgement hangs on is never
+     * written this way (its commit waits), so a redelivered copy is
+     * "already acknowledged", never acknowledged twice. It saves a
+     * serialised flush per message. (The hand-over mark of an
+     * acknowledgement is not such a row: candor_store_delivery_claim.) */
     candor__db_relaxed(db, true);
     candor_status_t result = insert_row(db, key, message_id, path, delivered, now, keep);
     candor__db_relaxed(db, false);
