@@ -77,7 +77,7 @@ struct lmtpd {
     char hostname[256];           /* for maildir names (/ and : escaped) and greetings */
     pthread_mutex_t lock;
     pthread_cond_t idle;
-    struct lmtpd_conf *conf;      /* current; under lock */
+    _Atomic(struct lmtpd_conf *) conf;  /* current; swapped under lock */
     int sessions;                 /* under lock */
     atomic_bool draining;
     int drain_fd;                 /* readable (EOF) once draining */
@@ -89,6 +89,9 @@ extern struct lmtpd lmtpd;
 /* main.c */
 struct lmtpd_conf *lmtpd_conf_get(void);        /* a reference to the current one */
 void lmtpd_conf_put(struct lmtpd_conf *conf);
+/* CONF itself while it is still the current one (no lock taken), else
+ * CONF released and a reference to the current one. */
+struct lmtpd_conf *lmtpd_conf_refresh(struct lmtpd_conf *conf);
 /* One log line to stderr, written with a single write(). */
 void lmtpd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

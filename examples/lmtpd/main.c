@@ -45,8 +45,11 @@ static int drain_wfd = -1;
 
 void lmtpd_log(const char *fmt, ...)
 {
+    static _Atomic int pid;       /* the daemon never forks */
+    if (!atomic_load(&pid))
+        atomic_store(&pid, (int)getpid());
     char line[4096];
-    int n = snprintf(line, sizeof line, "candor-lmtpd[%d]: ", (int)getpid());
+    int n = snprintf(line, sizeof line, "candor-lmtpd[%d]: ", atomic_load(&pid));
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
@@ -139,6 +142,17 @@ void lmtpd_conf_put(struct lmtpd_conf *c)
 {
     if (c && atomic_fetch_sub(&c->refs, 1) == 1)
         conf_free(c);
+}
+
+/* Sessions call this between commands: the common case (no reload) takes
+ * no lock. C is referenced by the caller, so it cannot be freed and its
+ * address cannot come back as a new configuration's. */
+struct lmtpd_conf *lmtpd_conf_refresh(struct lmtpd_conf *c)
+{
+    if (c && atomic_load(&lmtpd.conf) == c)
+        return c;
+    lmtpd_conf_put(c);
+    return lmtpd_conf_get();
 }
 
 static void ctx_log(candor_log_level_t level, const char *line, void *data)

@@ -366,24 +366,14 @@ void lmtpd_session(int fd)
     /* a client that stops reading its replies cannot hold us either */
     struct timeval snd = { conf->command_timeout, 0 };
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof snd);
-    char peer[64] = "?";
-    {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_UNIX)
-            strcpy(peer, "unix");
-    }
-    (void)peer;
     reply(c, "220 %s LMTP candor-lmtpd ready", lmtpd.hostname);
 
     while (!c->dead) {
         char *line;
         size_t ll;
         /* between commands: pick up a reloaded configuration */
-        if (!t.mail) {
-            lmtpd_conf_put(conf);
-            conf = lmtpd_conf_get();
-        }
+        if (!t.mail)
+            conf = lmtpd_conf_refresh(conf);
         if (atomic_load(&lmtpd.draining)) {
             reply(c, "421 4.3.2 %s shutting down, try again later", lmtpd.hostname);
             break;
