@@ -1375,6 +1375,13 @@ static candor_status_t jit_stack_assign(pcre2_match_context *mc, size_t bytes,
     return CANDOR_OK;
 }
 
+/* Whether the pcre2_match() result RC means a limit stopped the match. */
+static bool limit_hit(int rc)
+{
+    return rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+           rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT;
+}
+
 /* A short adversarial probe: a pattern that exhausts a limit on it
  * (catastrophic backtracking, or recursion deeper than depth-limit on a
  * few dozen bytes) is refused rather than merely bounded. Returns the
@@ -1392,8 +1399,7 @@ static int probe(pcre2_code *code, pcre2_match_context *mc, uint32_t opts)
     int hit = 0;
     for (size_t i = 0; !hit && i < sizeof probes / sizeof probes[0]; i++) {
         int rc = pcre2_match(code, (PCRE2_SPTR)probes[i], strlen(probes[i]), 0, opts, md, mc);
-        if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
-            rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        if (limit_hit(rc))
             hit = rc;
     }
     pcre2_match_data_free(md);
@@ -1704,8 +1710,7 @@ static candor_status_t run_rule(struct run *x, size_t i, pcre2_code *code, const
         *hit = true;
         return add_hit(x, i);
     }
-    if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
-        rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT)
+    if (limit_hit(rc))
         x->out->n_limited++;
     return CANDOR_OK;
 }
@@ -1886,17 +1891,11 @@ candor_status_t candor__rules_apply(const struct candor_ctx *ctx, const struct c
             const char *hv = candor__message_header(in->msg, ru->header, k);
             if (!hv)
                 break;
-            x.out->n_run++;
-            pcre2_set_offset_limit(x.mc, PCRE2_UNSET);
-            int rc = pcre2_match(ru->code, (PCRE2_SPTR)hv, bounded(hv, strlen(hv), r->max_match_bytes),
-                                 0, r->match_opts, x.md, x.mc);
-            if (rc >= 0) {
-                st = add_hit(&x, i);
+            bool hit = false;
+            st = run_rule(&x, i, ru->code, hv, bounded(hv, strlen(hv), r->max_match_bytes), 0,
+                          SIZE_MAX, &hit);
+            if (hit)
                 break;
-            }
-            if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
-                rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT)
-                x.out->n_limited++;
         }
     }
 done:
