@@ -449,10 +449,9 @@ static int pool_n;
  * keywords ("host=..."). Guessing wrong costs speed, never correctness. */
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static bool state_is_server(const struct lmtpd_conf *conf)
+bool lmtpd_state_is_server(const struct lmtpd_conf *conf)
 {
-    const char *s = conf && conf->state ? conf->state
-                  : conf ? candor_ctx_state_path(conf->ctx) : NULL;
+    const char *s = conf->state ? conf->state : candor_ctx_state_path(conf->ctx);
     if (!s)
         return false;
     if (strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0)
@@ -467,13 +466,13 @@ static bool state_is_server(const struct lmtpd_conf *conf)
 
 void lmtpd_store_write_begin(const struct lmtpd_conf *conf)
 {
-    if (!state_is_server(conf))
+    if (!conf || !conf->state_server)
         pthread_mutex_lock(&write_lock);
 }
 
 void lmtpd_store_write_end(const struct lmtpd_conf *conf)
 {
-    if (!state_is_server(conf))
+    if (!conf || !conf->state_server)
         pthread_mutex_unlock(&write_lock);
 }
 

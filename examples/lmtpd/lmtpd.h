@@ -69,6 +69,7 @@ struct lmtpd_conf {
     char *sent_folder;            /* sent-folder: reserved, not used yet */
     char *review_folder;          /* flagged replies copied here (NULL: none) */
     char *state;                  /* store path (NULL: the config's) */
+    bool state_server;            /* the state is a PostgreSQL server (lmtpd_state_is_server) */
     char **sendmail_argv;         /* NULL: no sendmail configured */
 };
 
@@ -126,6 +127,9 @@ struct lmtpd_worker {
 };
 /* Give the store handle back to the pool (or close it). */
 void lmtpd_worker_close(struct lmtpd_worker *w);
+/* Whether CONF's state location names a PostgreSQL server (computed once,
+ * into conf->state_server, when CONF is loaded). */
+bool lmtpd_state_is_server(const struct lmtpd_conf *conf);
 /* Around every call that writes the store of CONF: one writer at a time
  * for an SQLite file; nothing for a PostgreSQL server (see deliver.c). */
 void lmtpd_store_write_begin(const struct lmtpd_conf *conf);

@@ -239,6 +239,7 @@ static struct lmtpd_conf *conf_load(void)
     c->sent_folder = dup_setting(x, "sent-folder");
     c->review_folder = dup_setting(x, "review-folder");
     c->state = lmtpd.opts.state ? strdup(lmtpd.opts.state) : NULL;
+    c->state_server = lmtpd_state_is_server(c);
     const char *sm = lmtpd.opts.sendmail ? lmtpd.opts.sendmail : candor_ctx_sendmail(x);
     c->sendmail_argv = sm ? split_blanks(sm) : NULL;
     const char *bad = NULL;
