@@ -137,15 +137,23 @@ candor_status_t candor_store_delivery_find(struct candor_store *store, const cha
     return fetch_path(st, path, delivered);
 }
 
-candor_status_t candor_store_delivery_record(struct candor_store *store, const char *key,
-        const char *message_id, const char *path, int delivered, int64_t now, int64_t keep)
+/* The checks of a write of KEY, MESSAGE_ID (may be NULL) and PATH, then
+ * the database, its table created when missing (get_db). */
+static candor_status_t write_db(struct candor_store *store, const char *key,
+                                const char *message_id, const char *path, struct candor_db **db)
 {
     if (!key || !path || too_long(key) || too_long(path) || too_long(message_id))
         return candor__fail(CANDOR_EINVAL, "store: delivery log: bad argument");
     if (candor__store_readonly(store))
         return candor__fail(CANDOR_EINVAL, "store: delivery log: store is read-only");
+    return get_db(store, true, db);
+}
+
+candor_status_t candor_store_delivery_record(struct candor_store *store, const char *key,
+        const char *message_id, const char *path, int delivered, int64_t now, int64_t keep)
+{
     struct candor_db *db;
-    candor_status_t s = get_db(store, true, &db);
+    candor_status_t s = write_db(store, key, message_id, path, &db);
     if (s != CANDOR_OK)
         return s;
     now = candor__now(now);
@@ -203,14 +211,11 @@ static candor_status_t insert_row(struct candor_db *db, const char *key, const c
 candor_status_t candor_store_delivery_claim(struct candor_store *store, const char *key,
         const char *message_id, const char *path, int64_t now, int *claimed)
 {
-    if (claimed)
-        *claimed = 0;
-    if (!key || !path || !claimed || too_long(key) || too_long(path) || too_long(message_id))
+    if (!claimed)
         return candor__fail(CANDOR_EINVAL, "store: delivery log: bad argument");
-    if (candor__store_readonly(store))
-        return candor__fail(CANDOR_EINVAL, "store: delivery log: store is read-only");
+    *claimed = 0;
     struct candor_db *db;
-    candor_status_t s = get_db(store, true, &db);
+    candor_status_t s = write_db(store, key, message_id, path, &db);
     if (s != CANDOR_OK)
         return s;
     /* one statement, so atomic on both backends: a second claimant's
