@@ -3,6 +3,7 @@ private server from tests/pg/pg-harness.sh (through with-pg.sh's
 CANDOR_TEST_PG* variables), fresh databases, a probe for whether the
 `candor` build has the PostgreSQL backend yet, and generated customer mail:
 senders with threads of replies."""
+import collections
 import os
 import shutil
 import subprocess
@@ -176,3 +177,18 @@ def make_mails(n_mails, n_senders, domain="customer.example", tag="race"):
                 ids.append(msgid)
                 idx += 1
     return mails
+
+
+def host_lists(mails):
+    """Host A's and host B's mails (of make_mails()): a sender's mails
+    alternate between them (odd senders start on B), each host in sender
+    order, so that both hosts work on the same sender -- often the same
+    thread -- at the same moment."""
+    by_sender = collections.OrderedDict()
+    for m in mails:
+        by_sender.setdefault(m["sender"], []).append(m)
+    hosts = ([], [])
+    for s, ms in enumerate(by_sender.values()):
+        for m in ms:
+            hosts[(m["index"] + s) % 2].append(m)
+    return hosts

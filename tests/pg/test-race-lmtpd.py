@@ -50,19 +50,6 @@ tmp = tempfile.mkdtemp(prefix="candor-pg-race-lmtpd-")
 os.chmod(tmp, 0o755)
 
 
-def host_lists(mails):
-    """Host A's and host B's mails: a sender's mails alternate between them
-    (odd senders start on B), each host in sender order."""
-    by_sender = collections.OrderedDict()
-    for m in mails:
-        by_sender.setdefault(m["sender"], []).append(m)
-    hosts = ([], [])
-    for s, ms in enumerate(by_sender.values()):
-        for m in ms:
-            hosts[(m["index"] + s) % 2].append(m)
-    return hosts
-
-
 def fake_sendmail(path, out_dir):
     with open(path, "w") as f:
         f.write('#!/bin/sh\n# stand-in sendmail: one file per acknowledgement, argv first\n'
@@ -196,7 +183,7 @@ def run(name, states):
             d.start()
         deadline = time.time() + 300 + a.mails / 5.0
         ths = []
-        for d, hm in zip(daemons, host_lists(mails)):
+        for d, hm in zip(daemons, pgtest.host_lists(mails)):
             ths += feed(d, hm, a.sessions, codes, errors, temp, deadline)
         for t in ths:
             t.join()

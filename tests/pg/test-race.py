@@ -44,20 +44,6 @@ R = pgtest.Report()
 tmp = tempfile.mkdtemp(prefix="candor-pg-race-")
 
 
-def host_lists(mails):
-    """Host A and host B: a sender's mails alternate between them (odd
-    senders start on B), each host in sender order, so that both hosts work
-    on the same sender -- often the same thread -- at the same moment."""
-    by_sender = collections.OrderedDict()
-    for m in mails:
-        by_sender.setdefault(m["sender"], []).append(m)
-    hosts = ([], [])
-    for s, ms in enumerate(by_sender.values()):
-        for m in ms:
-            hosts[(m["index"] + s) % 2].append(m)
-    return hosts
-
-
 def ack_loop(mails, state, results, barrier):
     barrier.wait()
     for m in mails:
@@ -91,7 +77,7 @@ def run(name, states):
     barrier = threading.Barrier(2)
     t0 = time.time()
     ths = [threading.Thread(target=ack_loop, args=(hm, st, results, barrier))
-           for hm, st in zip(host_lists(mails), states)]
+           for hm, st in zip(pgtest.host_lists(mails), states)]
     for t in ths:
         t.start()
     for t in ths:
