@@ -52,12 +52,9 @@ int main(int argc, char **argv)
         } else if (argv[1][18] != '\0') {
             break;   /* some other word: an unknown command below */
         }
-        if (!arg || !cli_parse_bytes(arg, &cli_max_config_bytes)) {
-            fprintf(stderr, "candor: --max-config-bytes %s: not a byte count "
-                            "(N, Nk, NM or NG, above 0)\nTry 'candor --help'.\n",
-                    arg ? arg : "(missing)");
-            return EXIT_USAGE;
-        }
+        if (!arg || !cli_parse_bytes(arg, &cli_max_config_bytes))
+            return cli_usage_error("--max-config-bytes %s: not a byte count "
+                                   "(N, Nk, NM or NG, above 0)", arg ? arg : "(missing)");
         argc -= used;
         argv += used;
     }
