@@ -380,17 +380,14 @@ static int maildir_commit(int fd, const char *dir, const char *name, const char 
     return 0;
 }
 
-/* Write HEAD and BODY into DIR's maildir the durable way, under NAME (NULL:
- * a new unique one): tmp/, fsync, rename into new/, fsync of new/. On
- * success *FINAL gets the path in new/. Returns 0 or an errno value. */
-static int maildir_write(const char *dir, const char *name_in, const char *head, size_t head_len,
+/* Write HEAD and BODY into DIR's maildir the durable way, under a new
+ * unique name: tmp/, fsync, rename into new/, fsync of new/. On success
+ * *FINAL gets the path in new/. Returns 0 or an errno value. */
+static int maildir_write(const char *dir, const char *head, size_t head_len,
                          const char *body, size_t body_len, char **final)
 {
     char name[512];
-    if (name_in)
-        snprintf(name, sizeof name, "%s", name_in);
-    else
-        maildir_name(name, sizeof name);
+    maildir_name(name, sizeof name);
     int fd;
     int err = maildir_create(dir, name, &fd);
     if (err)
@@ -836,7 +833,7 @@ static enum lmtpd_outcome sent_copy(struct lmtpd_conf *conf, struct candor_store
                 snprintf(dir, sizeof dir, "%s/.%s", lmtpd.opts.maildir, conf->review_folder);
                 int err = ensure_maildir(dir, true) ? 0 : errno;
                 if (!err)
-                    err = maildir_write(dir, NULL, "", 0, data, len, &final);
+                    err = maildir_write(dir, "", 0, data, len, &final);
                 if (err)
                     lmtpd_log("%s: review copy failed: %s", qid, strerror(err));
                 free(final);
