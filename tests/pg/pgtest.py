@@ -19,7 +19,7 @@ OUR_ADDRESS = "support@shop.example"
 
 # the script tests' pass/fail counter (tests/lmtpd/lmtpdtest.py)
 sys.path.insert(0, os.path.join(HERE, "..", "lmtpd"))
-from lmtpdtest import Report  # noqa: E402,F401
+from lmtpdtest import Report, stuff  # noqa: E402,F401
 
 
 def pg_dir():
@@ -192,3 +192,18 @@ def host_lists(mails):
         for m in ms:
             hosts[(m["index"] + s) % 2].append(m)
     return hosts
+
+
+def lmtp_offer(c, m):
+    """Offer the mail M (of make_mails()) to OUR_ADDRESS on the LMTP client
+    C: MAIL, RCPT, DATA, each only after a 250 (354 for DATA). Returns the
+    last reply's code and lines."""
+    code, lines = c.cmd("MAIL FROM:<%s>" % m["sender"])
+    if code == 250:
+        code, lines = c.cmd("RCPT TO:<%s>" % OUR_ADDRESS)
+    if code == 250:
+        code, lines = c.cmd("DATA")
+        if code == 354:
+            c.send(stuff(m["data"]))
+            code, lines = c.reply()
+    return code, lines

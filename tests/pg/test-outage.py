@@ -36,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lmtpd"))
 import pgtest  # noqa: E402
-from lmtpdtest import Daemon, Client, stuff  # noqa: E402
+from lmtpdtest import Daemon, Client  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--mails", type=int, default=200)
@@ -122,14 +122,7 @@ def session():
             if c is None:
                 c = Client(d.port, timeout=60)
                 c.lhlo()
-            code, lines = c.cmd("MAIL FROM:<%s>" % m["sender"])
-            if code == 250:
-                code, lines = c.cmd("RCPT TO:<%s>" % pgtest.OUR_ADDRESS)
-            if code == 250:
-                code, lines = c.cmd("DATA")
-                if code == 354:
-                    c.send(stuff(m["data"]))
-                    code, lines = c.reply()
+            code, lines = pgtest.lmtp_offer(c, m)
             text = " ".join(lines)
             if code != 250 and code < 421:
                 c.cmd("RSET")
