@@ -341,6 +341,14 @@ CANDOR_API candor_status_t candor_store_delivery_record(struct candor_store *sto
  * Fails: CANDOR_EIO, CANDOR_ETEMPFAIL, CANDOR_EINVAL. Since 0.1 */
 CANDOR_API candor_status_t candor_store_delivery_claim(struct candor_store *store,
         const char *key, const char *message_id, const char *path, int64_t now, int *claimed);
+/* Give up a claim of KEY (or write KEY as given up): its row becomes
+ * delivered=0 with PATH, so the next candor_store_delivery_claim() of KEY
+ * takes it. As durable as the claim once the call returns (PostgreSQL:
+ * the commit waits for the WAL flush): a release lost to a crash would
+ * leave the claim standing. The store must be opened read-write.
+ * Fails: CANDOR_EIO, CANDOR_ETEMPFAIL, CANDOR_EINVAL. Since 0.1 */
+CANDOR_API candor_status_t candor_store_delivery_release(struct candor_store *store,
+        const char *key, const char *path, int64_t now);
 /* The path of the newest delivery of MESSAGE_ID (without angle brackets).
  * Not found: CANDOR_ENOTFOUND. Owns: *PATH is yours, candor_free(). Since 0.1 */
 CANDOR_API candor_status_t candor_store_delivery_path(struct candor_store *store,

@@ -183,7 +183,7 @@ static void test_claim(void)
         const char *name;
         int host;          /* 0: a, 1: b */
         const char *key, *path;
-        int give_up;       /* first write delivered=0 for KEY (record) */
+        int give_up;       /* first give KEY up: 1 record (delivered=0), 2 release */
         int claimed;       /* expected */
         const char *held;  /* the path the row holds afterwards */
     } rows[] = {
@@ -192,12 +192,28 @@ static void test_claim(void)
         { "same key, same host", 0, "ack-handover:CND-000001", "again", 0, 0, "started-a" },
         { "other key, other host", 1, "ack-handover:CND-000002", "started-b", 0, 1, "started-b" },
         { "given up, then claimed", 0, "ack-handover:CND-000002", "retry-a", 1, 1, "retry-a" },
+        { "released, then claimed by the other host", 1, "ack-handover:CND-000002", "retry-b", 2,
+          1, "retry-b" },
+        { "released unclaimed key, then claimed", 0, "ack-handover:CND-000003", "started-a", 2, 1,
+          "started-a" },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         struct candor_store *s = rows[i].host ? b : a;
-        if (rows[i].give_up)
+        if (rows[i].give_up == 1)
             CU_ASSERT_EQUAL(candor_store_delivery_record(s, rows[i].key, NULL, "failed", 0, 10, 0),
                             CANDOR_OK);
+        if (rows[i].give_up == 2) {
+            int delivered = -1;
+            char *path = NULL;
+            CU_ASSERT_EQUAL(candor_store_delivery_release(rows[i].host ? a : b, rows[i].key,
+                                                          "failed", 10), CANDOR_OK);
+            /* seen given up from the other handle */
+            CU_ASSERT_EQUAL(candor_store_delivery_find(s, rows[i].key, 0, 0, &delivered, &path),
+                            CANDOR_OK);
+            CU_ASSERT_EQUAL(delivered, 0);
+            CU_ASSERT_STRING_EQUAL(path ? path : "", "failed");
+            candor_free(path);
+        }
         int claimed = -1;
         candor_status_t st = candor_store_delivery_claim(s, rows[i].key, NULL, rows[i].path, 10,
                                                          &claimed);
@@ -217,12 +233,17 @@ static void test_claim(void)
     int claimed = -1;
     CU_ASSERT_EQUAL(candor_store_delivery_claim(a, NULL, NULL, "/p", 0, &claimed), CANDOR_EINVAL);
     CU_ASSERT_EQUAL(candor_store_delivery_claim(a, "k", NULL, "/p", 0, NULL), CANDOR_EINVAL);
+    CU_ASSERT_EQUAL(candor_store_delivery_release(a, NULL, "/p", 0), CANDOR_EINVAL);
+    CU_ASSERT_EQUAL(candor_store_delivery_release(a, "k", NULL, 0), CANDOR_EINVAL);
     candor_store_free(a);
     candor_store_free(b);
     a = open_store("claim.db", CANDOR_STORE_READONLY);
     if (a)
+    {
         CU_ASSERT_EQUAL(candor_store_delivery_claim(a, "k", NULL, "/p", 0, &claimed),
                         CANDOR_EINVAL);
+        CU_ASSERT_EQUAL(candor_store_delivery_release(a, "k", "/p", 0), CANDOR_EINVAL);
+    }
     candor_store_free(a);
 }
 

@@ -164,13 +164,35 @@ static void marker_key(char *buf, size_t size, const char *ticket)
     snprintf(buf, size, "ack-handover:%s", ticket);
 }
 
+/* Who holds a marker: "started:HOST:PID" (its path field). The retry
+ * round takes a marker for an interrupted hand-over only when its holder
+ * is certainly gone: a process of this host that no longer exists, or,
+ * for a holder it cannot see (another host, a live pid that may be a
+ * reused one, a marker without a holder), once the marker is older than
+ * any hand-over can last (sendmail-timeout, plus a margin for the clocks
+ * of two hosts). Before that the holder may still be running sendmail,
+ * and may yet fail and release the marker: taking it for sent then would
+ * lose the acknowledgement. */
+#define MARKER_MARGIN 30   /* s */
+
+static void marker_holder(char *buf, size_t size)
+{
+    char host[128];
+    if (gethostname(host, sizeof host) != 0)
+        host[0] = '\0';
+    host[sizeof host - 1] = '\0';
+    snprintf(buf, size, "started:%s:%ld", host, (long)getpid());
+}
+
 int lmtpd_handover_begin(const struct lmtpd_conf *conf, struct candor_store *store, const char *ticket)
 {
     char key[256];
     int claimed = 0;
+    char holder[200];
     marker_key(key, sizeof key, ticket);
+    marker_holder(holder, sizeof holder);
     lmtpd_store_write_begin(conf);
-    candor_status_t st = candor_store_delivery_claim(store, key, NULL, "started", 0, &claimed);
+    candor_status_t st = candor_store_delivery_claim(store, key, NULL, holder, 0, &claimed);
     lmtpd_store_write_end(conf);
     if (st != CANDOR_OK) {
         lmtpd_log("-: ack ticket=%s: cannot mark the hand-over: %s", ticket, candor_errmsg());
@@ -184,16 +206,54 @@ void lmtpd_handover_failed(const struct lmtpd_conf *conf, struct candor_store *s
     char key[256];
     marker_key(key, sizeof key, ticket);
     lmtpd_store_write_begin(conf);
-    candor_store_delivery_record(store, key, NULL, "failed", 0, 0, 0);
+    /* durable: a release lost to a crash would leave the marker standing,
+     * and the retry would take the acknowledgement for sent */
+    if (candor_store_delivery_release(store, key, "failed", 0) != CANDOR_OK)
+        lmtpd_log("-: ack ticket=%s: cannot clear the hand-over mark: %s", ticket, candor_errmsg());
     lmtpd_store_write_end(conf);
 }
 
-static bool handover_interrupted(struct candor_store *store, const char *ticket)
+/* Whether a process of this host with the pid named in HOLDER
+ * ("started:HOST:PID") is certainly gone. */
+static bool holder_gone(const char *holder)
+{
+    char mine[200];
+    marker_holder(mine, sizeof mine);
+    const char *colon = strrchr(mine, ':');
+    size_t prefix = colon ? (size_t)(colon - mine) + 1 : 0;   /* "started:HOST:" */
+    if (!prefix || strncmp(holder, mine, prefix) != 0)
+        return false;   /* another host (or no holder named) */
+    char *end;
+    errno = 0;
+    long pid = strtol(holder + prefix, &end, 10);
+    if (errno || *end || pid <= 1 || pid == (long)getpid())
+        return false;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* 0: no marker (or released): hand it over; 1: a hand-over was under way
+ * and its holder is gone: taken as sent; 2: a holder may still be handing
+ * it over: leave it for a later round. */
+static int handover_state(const struct lmtpd_conf *conf, struct candor_store *store,
+                          const char *ticket)
 {
     char key[256], *path = NULL;
     int started = 0;
     marker_key(key, sizeof key, ticket);
-    bool r = candor_store_delivery_find(store, key, 0, 0, &started, &path) == CANDOR_OK && started;
+    if (candor_store_delivery_find(store, key, 0, 0, &started, &path) != CANDOR_OK || !started) {
+        candor_free(path);
+        return 0;
+    }
+    int r = 1;
+    if (!holder_gone(path ? path : "")) {
+        int young = 0;
+        char *p2 = NULL;
+        /* found again within the lease: its holder may still be at it */
+        if (candor_store_delivery_find(store, key, conf->sendmail_timeout + MARKER_MARGIN, 0,
+                                       &young, &p2) == CANDOR_OK && young)
+            r = 2;
+        candor_free(p2);
+    }
     candor_free(path);
     return r;
 }
@@ -355,8 +415,13 @@ static void retry_round(struct lmtpd_conf *conf, struct candor_store *store, boo
             continue;   /* its delivery has not completed: the MTA retries it */
         }
         tried++;
-        int h;
-        if (handover_interrupted(store, ticket)) {
+        int h, hs = handover_state(conf, store, ticket);
+        if (hs == 2) {
+            lmtpd_ack_release(ticket);
+            lmtpd_log("-: pending ack ticket=%s is being handed over by another daemon", ticket);
+            continue;
+        }
+        if (hs == 1) {
             lmtpd_store_write_begin(conf);
             candor_store_ack_sent(store, ticket, 0);
             lmtpd_store_write_end(conf);

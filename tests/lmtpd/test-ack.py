@@ -7,6 +7,7 @@ sendmail runs does not make the next start-up send it again (and that
 sendmail still finishes); --no-ack sends nothing."""
 import os
 import signal
+import sqlite3
 import stat
 import sys
 import tempfile
@@ -150,6 +151,52 @@ try:
     r.check("retry: a session's own hand-over is not repeated by the retry",
             len(sent()) == n + 2 and d.read_log().count("<frank@customer.example>") == 2,
             d.read_log()[-800:])
+finally:
+    d.stop()
+
+# 4b. another daemon (sharing the state) is handing the acknowledgement
+# over: its fresh hand-over mark is left alone, neither sent again nor
+# taken for sent, until that daemon releases it (its sendmail failed);
+# then this daemon's retry sends it, once
+mode("fail")
+n = len(sent())
+os.makedirs(os.path.join(tmp, "shared"))
+d = Daemon({"ack-retry-interval": "1", "ack-retry-max-interval": "1"}, extra_args=args,
+           workdir=os.path.join(tmp, "shared")).start()
+try:
+    dr = deliver(d, "gina@customer.example", "g1@customer.example")
+    r.check("shared: delivered 250", dr == [250], dr)
+    r.check("shared: the session's hand-over failed", wait_for(
+        lambda: "left pending (sendmail failed)" in d.read_log(), 10))
+    db = sqlite3.connect(d.state, timeout=10)
+    tickets = [t for (t,) in db.execute("SELECT ticket FROM acks WHERE status = 'pending'")]
+    r.check("shared: one acknowledgement pending", len(tickets) == 1, tickets)
+    # the failed hand-over's released mark; then what another host's
+    # daemon writes when it starts its own hand-over
+    marks = [k for (k,) in db.execute("SELECT key FROM candor_delivery WHERE key LIKE "
+                                      "'ack-handover:%' AND delivered = 0")]
+    r.check("shared: the failed hand-over released its mark", len(marks) == 1, marks)
+    db.execute("UPDATE candor_delivery SET path = 'started:other-host.example:4242', "
+               "delivered = 1, at = strftime('%s','now') WHERE key LIKE 'ack-handover:%'")
+    db.commit()
+    mode("ok")
+    r.check("shared: a live holder's hand-over is left to it", wait_for(
+        lambda: "is being handed over by another daemon" in d.read_log(), 10), d.read_log()[-800:])
+    time.sleep(2.5)
+    st = [s for (s,) in db.execute("SELECT status FROM acks WHERE ticket = ?", (tickets[0],))]
+    r.check("shared: neither sent again nor taken for sent",
+            len(sent()) == n and st == ["pending"] and "not sent again" not in d.read_log(),
+            (sent(), st))
+    # the other daemon's sendmail failed: it releases the mark
+    db.execute("UPDATE candor_delivery SET path = 'failed', delivered = 0 "
+               "WHERE key LIKE 'ack-handover:%'")
+    db.commit()
+    r.check("shared: sent once the holder released it", wait_for(
+        lambda: len(sent()) == n + 1 and " sent to=<gina@customer.example>" in d.read_log(), 10),
+        d.read_log()[-800:])
+    time.sleep(2.5)
+    r.check("shared: never a second copy", len(sent()) == n + 1, sent())
+    db.close()
 finally:
     d.stop()
 
