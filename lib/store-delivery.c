@@ -208,15 +208,24 @@ static candor_status_t insert_row(struct candor_db *db, const char *key, const c
     return CANDOR_OK;
 }
 
-/* Bind KEY, MESSAGE_ID, PATH and NOW to ST and run it as a claim's row is
- * written: it must outlive a crash of any process at once. SQLite's
- * relaxed commit does (synchronous=NORMAL in WAL mode: only a power
- * failure can lose it, as delivery_record's rows), PostgreSQL's does not
- * (an asynchronous commit is lost when the server crashes), so there the
- * commit waits for the WAL flush. */
-static candor_status_t run_marker(struct candor_db *db, struct candor_stmt *st, const char *key,
-                                  const char *message_id, const char *path, int64_t now)
+/* Write a hand-over mark of KEY with the upsert SQL (?1 key, ?2
+ * message id, ?3 path, ?4 time) as one statement; *CHANGES (may be NULL)
+ * is whether it wrote a row. It must outlive a crash of any process at
+ * once: SQLite's relaxed commit does (synchronous=NORMAL in WAL mode: only
+ * a power failure can lose it, as delivery_record's rows), PostgreSQL's
+ * does not (an asynchronous commit is lost when the server crashes), so
+ * there the commit waits for the WAL flush. */
+static candor_status_t write_mark(struct candor_store *store, const char *what, const char *sql,
+                                  const char *key, const char *message_id, const char *path,
+                                  int64_t now, int *changes)
 {
+    struct candor_db *db;
+    candor_status_t s = write_db(store, key, message_id, path, &db);
+    if (s != CANDOR_OK)
+        return s;
+    struct candor_stmt *st;
+    if ((s = candor__db_prepare(db, what, sql, &st)) != CANDOR_OK)
+        return s;
     bool relaxed = candor__db_kind(db) == CANDOR_DB_SQLITE;
     candor__stmt_bind_text(st, 1, key);
     candor__stmt_bind_text(st, 2, message_id);
@@ -224,9 +233,12 @@ static candor_status_t run_marker(struct candor_db *db, struct candor_stmt *st, 
     candor__stmt_bind_int64(st, 4, candor__now(now));
     if (relaxed)
         candor__db_relaxed(db, true);
-    candor_status_t s = candor__stmt_run(st);
+    s = candor__stmt_run(st);
     if (relaxed)
         candor__db_relaxed(db, false);
+    if (s == CANDOR_OK && changes)
+        *changes = candor__stmt_changes(st) > 0;
+    candor__stmt_free(st);
     return s;
 }
 
@@ -236,50 +248,29 @@ candor_status_t candor_store_delivery_claim(struct candor_store *store, const ch
     if (!claimed)
         return candor__fail(CANDOR_EINVAL, "store: delivery log: bad argument");
     *claimed = 0;
-    struct candor_db *db;
-    candor_status_t s = write_db(store, key, message_id, path, &db);
-    if (s != CANDOR_OK)
-        return s;
-    struct candor_stmt *st;
-    s = candor__db_prepare(db, "delivery log: claim",
-        "INSERT INTO candor_delivery(key, message_id, path, delivered, at) "
-        "VALUES(?1, ?2, ?3, 1, ?4) ON CONFLICT(key) DO UPDATE SET "
-        "message_id = excluded.message_id, path = excluded.path, delivered = 1, "
-        "at = excluded.at WHERE candor_delivery.delivered = 0", &st);
-    if (s != CANDOR_OK)
-        return s;
     /* one statement, so atomic on both backends: a second claimant's
      * upsert waits for the first one's row (PostgreSQL: the unique index;
      * SQLite: the file's write lock), then finds delivered = 1 and changes
      * nothing */
-    s = run_marker(db, st, key, message_id, path, now);
-    if (s == CANDOR_OK)
-        *claimed = candor__stmt_changes(st) > 0;
-    candor__stmt_free(st);
-    return s;
+    return write_mark(store, "delivery log: claim",
+        "INSERT INTO candor_delivery(key, message_id, path, delivered, at) "
+        "VALUES(?1, ?2, ?3, 1, ?4) ON CONFLICT(key) DO UPDATE SET "
+        "message_id = excluded.message_id, path = excluded.path, delivered = 1, "
+        "at = excluded.at WHERE candor_delivery.delivered = 0",
+        key, message_id, path, now, claimed);
 }
 
 candor_status_t candor_store_delivery_release(struct candor_store *store, const char *key,
         const char *path, int64_t now)
 {
-    struct candor_db *db;
-    candor_status_t s = write_db(store, key, NULL, path, &db);
-    if (s != CANDOR_OK)
-        return s;
-    struct candor_stmt *st;
-    s = candor__db_prepare(db, "delivery log: release",
-        "INSERT INTO candor_delivery(key, message_id, path, delivered, at) "
-        "VALUES(?1, ?2, ?3, 0, ?4) ON CONFLICT(key) DO UPDATE SET "
-        "message_id = excluded.message_id, path = excluded.path, delivered = 0, "
-        "at = excluded.at", &st);
-    if (s != CANDOR_OK)
-        return s;
     /* as durable as the claim: a release lost to a server crash would
      * leave the claim standing, and its holder's acknowledgement would be
      * taken for sent */
-    s = run_marker(db, st, key, NULL, path, now);
-    candor__stmt_free(st);
-    return s;
+    return write_mark(store, "delivery log: release",
+        "INSERT INTO candor_delivery(key, message_id, path, delivered, at) "
+        "VALUES(?1, ?2, ?3, 0, ?4) ON CONFLICT(key) DO UPDATE SET "
+        "message_id = excluded.message_id, path = excluded.path, delivered = 0, "
+        "at = excluded.at", key, NULL, path, now, NULL);
 }
 
 candor_status_t candor_store_delivery_path(struct candor_store *store,
