@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.environ.get("CANDOR_SOURCE", os.path.abspath(os.path.join(HERE, "..", "..")))
@@ -19,7 +21,7 @@ OUR_ADDRESS = "support@shop.example"
 
 # the script tests' pass/fail counter (tests/lmtpd/lmtpdtest.py)
 sys.path.insert(0, os.path.join(HERE, "..", "lmtpd"))
-from lmtpdtest import Report, stuff  # noqa: E402,F401
+from lmtpdtest import Client, Report, stuff  # noqa: E402,F401
 
 
 def pg_dir():
@@ -207,3 +209,63 @@ def lmtp_offer(c, m):
             c.send(stuff(m["data"]))
             code, lines = c.reply()
     return code, lines
+
+
+class RetryQueue:
+    """The mails an MTA still has to deliver, each with the time before
+    which it is not offered again (its retry); shared by sessions."""
+
+    def __init__(self, mails=()):
+        self.lock = threading.Lock()
+        self.q = collections.deque((0.0, m) for m in mails)
+
+    def put(self, m, not_before=0.0):
+        with self.lock:
+            self.q.append((not_before, m))
+
+    def take(self):
+        """The first mail that is due, or None."""
+        with self.lock:
+            now = time.time()
+            for _ in range(len(self.q)):
+                nb, m = self.q.popleft()
+                if nb <= now:
+                    return m
+                self.q.append((nb, m))
+        return None
+
+    def empty(self):
+        with self.lock:
+            return not self.q
+
+
+def offer(c, port, m):
+    """One attempt of the MTA at the mail M over the session C (None: a new
+    one to PORT). Returns (code, text, the session to use next, or None):
+    RSET after a refusal, a new session after 421 or a broken one (code
+    0)."""
+    try:
+        if c is None:
+            c = Client(port, timeout=60)
+            c.lhlo()
+        code, lines = lmtp_offer(c, m)
+        if code != 250 and code < 421:
+            c.cmd("RSET")
+        if code == 421:
+            c.close()
+            c = None
+        return code, " ".join(lines), c
+    except (OSError, EOFError, ValueError) as e:
+        if c:
+            c.close()
+        return 0, "connection: %s" % e, None
+
+
+def quit_session(c):
+    """QUIT and close the session C (None: nothing)."""
+    if c:
+        try:
+            c.cmd("QUIT")
+        except (OSError, EOFError):
+            pass
+        c.close()

@@ -36,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lmtpd"))
 import pgtest  # noqa: E402
-from lmtpdtest import Daemon, Client  # noqa: E402
+from lmtpdtest import Daemon  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--mails", type=int, default=200)
@@ -77,7 +77,7 @@ d.state = state
 
 lock = threading.Lock()
 events = []        # (start, end, msgid, code, text)
-queue = collections.deque()    # (not before, mail)
+queue = pgtest.RetryQueue()   # the MTA's queue
 accepted = {}      # msgid -> count of 250
 done_feeding = threading.Event()
 stop_all = threading.Event()
@@ -89,51 +89,21 @@ def feeder():
         at = t0 + i / a.rate
         while not stop_all.is_set() and time.time() < at:
             time.sleep(min(0.05, max(0.0, at - time.time())))
-        with lock:
-            queue.append((0, m))
+        queue.put(m)
     done_feeding.set()
-
-
-def take():
-    with lock:
-        now = time.time()
-        for _ in range(len(queue)):
-            nb, m = queue.popleft()
-            if nb <= now:
-                return m
-            queue.append((nb, m))
-    return None
 
 
 def session():
     c = None
     while not stop_all.is_set():
-        m = take()
+        m = queue.take()
         if m is None:
-            with lock:
-                empty = not queue
-            if done_feeding.is_set() and empty and len(accepted) == len(mails):
+            if done_feeding.is_set() and queue.empty() and len(accepted) == len(mails):
                 break
             time.sleep(0.02)
             continue
         start = time.time()
-        code, text = None, ""
-        try:
-            if c is None:
-                c = Client(d.port, timeout=60)
-                c.lhlo()
-            code, lines = pgtest.lmtp_offer(c, m)
-            text = " ".join(lines)
-            if code != 250 and code < 421:
-                c.cmd("RSET")
-            if code == 421:
-                c.close()
-                c = None
-        except (OSError, EOFError, ValueError) as e:
-            code, text = 0, "connection: %s" % e
-            if c:
-                c.close()
-            c = None
+        code, text, c = pgtest.offer(c, d.port, m)
         end = time.time()
         with lock:
             events.append((start, end, m["msgid"], code, text))
@@ -142,13 +112,8 @@ def session():
             elif code and code >= 500:
                 pass     # permanent: counted as lost below
             else:
-                queue.append((end + 1.0, m))   # the MTA's retry
-    if c:
-        try:
-            c.cmd("QUIT")
-        except (OSError, EOFError):
-            pass
-        c.close()
+                queue.put(m, end + 1.0)   # the MTA's retry
+    pgtest.quit_session(c)
 
 
 def ack_files():

@@ -36,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lmtpd"))
 import pgtest  # noqa: E402
-from lmtpdtest import Daemon, Client  # noqa: E402
+from lmtpdtest import Daemon  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--mails", type=int, default=1000)
@@ -62,18 +62,8 @@ def feed(daemon, mails, sessions, codes, errors, temp, deadline):
     """Offer MAILS to DAEMON over SESSIONS sessions until each got 250 (4xx:
     again 0.2 s later; 5xx or a broken session: counted as an error)."""
     lock = threading.Lock()
-    queue = collections.deque((0.0, m) for m in mails)
+    queue = pgtest.RetryQueue(mails)
     left = [len(mails)]
-
-    def take():
-        with lock:
-            now = time.time()
-            for _ in range(len(queue)):
-                nb, m = queue.popleft()
-                if nb <= now:
-                    return m
-                queue.append((nb, m))
-        return None
 
     def session():
         c = None
@@ -81,41 +71,23 @@ def feed(daemon, mails, sessions, codes, errors, temp, deadline):
             with lock:
                 if left[0] == 0:
                     break
-            m = take()
+            m = queue.take()
             if m is None:
                 time.sleep(0.02)
                 continue
-            code, text = 0, ""
-            try:
-                if c is None:
-                    c = Client(daemon.port, timeout=60)
-                    c.lhlo()
-                code, lines = pgtest.lmtp_offer(c, m)
-                text = " ".join(lines)
-                if code != 250:
-                    c.cmd("RSET")
-            except (OSError, EOFError, ValueError) as e:
-                code, text = 0, "connection: %s" % e
-                if c:
-                    c.close()
-                c = None
+            code, text, c = pgtest.offer(c, daemon.port, m)
             with lock:
                 codes[code] += 1
                 if code == 250:
                     left[0] -= 1
                 elif 400 <= code < 500 or code == 0:
-                    queue.append((time.time() + 0.2, m))   # the MTA's retry
+                    queue.put(m, time.time() + 0.2)   # the MTA's retry
                     if len(temp) < 3:
                         temp.append("%s: %s %s" % (m["msgid"], code, text[:160]))
                 else:
                     left[0] -= 1
                     errors.append("%s: %s %s" % (m["msgid"], code, text[:120]))
-        if c:
-            try:
-                c.cmd("QUIT")
-            except (OSError, EOFError):
-                pass
-            c.close()
+        pgtest.quit_session(c)
 
     ths = [threading.Thread(target=session) for _ in range(sessions)]
     for t in ths:
