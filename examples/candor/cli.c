@@ -3,33 +3,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include "../bytecount.h"
 #include "cli.h"
 
 const char *cli_prog = "candor";
 const char *cli_cmd = "";
 size_t cli_max_config_bytes;
-
-bool cli_parse_bytes(const char *arg, size_t *out)
-{
-    if (!arg || *arg < '0' || *arg > '9')
-        return false;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(arg, &end, 10);
-    if (errno)
-        return false;
-    unsigned shift = 0;
-    switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'M': shift = 20; end++; break;
-    case 'G': shift = 30; end++; break;
-    default: break;
-    }
-    if (*end || v == 0 || v > (unsigned long long)(SIZE_MAX >> shift))
-        return false;
-    *out = (size_t)(v << shift);
-    return true;
-}
 
 void cli_error(const char *fmt, ...)
 {
@@ -78,7 +57,7 @@ int cli_common_option(struct cli_common *co, int c, const char *arg, const char 
         return 1;
     case OPT_TRUSTED_AUTHSERV: co->trusted_authserv = arg; return 1;
     case OPT_MAX_CONFIG_BYTES:
-        if (!cli_parse_bytes(arg, &co->max_config_bytes)) {
+        if (!parse_byte_count(arg, &co->max_config_bytes)) {
             cli_usage_error("--max-config-bytes %s: not a byte count (N, Nk, NM or NG, above 0)", arg);
             return -1;
         }

@@ -60,10 +60,6 @@ extern const char *cli_cmd;    /* the subcommand name */
  * default (CANDOR_DEFAULT_MAX_CONFIG_BYTES). */
 extern size_t cli_max_config_bytes;
 
-/* A byte count: digits with an optional binary suffix k, M or G (1M is
- * 1048576). False (nothing set) for anything else, 0 or an overflow. */
-bool cli_parse_bytes(const char *arg, size_t *out);
-
 /* Handle a common option id C with OPTARG. Returns 1 if handled, 0 if not a
  * common option, -1 on a bad value (message printed). HELP is the
  * subcommand's usage text (printed for --help, then exit 0). */

@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include "../bytecount.h"
 #include "cli.h"
 #include "commands.h"
 
@@ -52,7 +53,7 @@ int main(int argc, char **argv)
         } else if (argv[1][18] != '\0') {
             break;   /* some other word: an unknown command below */
         }
-        if (!arg || !cli_parse_bytes(arg, &cli_max_config_bytes))
+        if (!arg || !parse_byte_count(arg, &cli_max_config_bytes))
             return cli_usage_error("--max-config-bytes %s: not a byte count "
                                    "(N, Nk, NM or NG, above 0)", arg ? arg : "(missing)");
         argc -= used;

@@ -51,6 +51,7 @@ struct lmtpd_opts {
     const char *pid_file;
     const char *user;
     bool no_ack;
+    size_t max_config_bytes;      /* --max-config-bytes; 0: the library's 4 MiB */
 };
 
 /* One loaded configuration: the ctx plus the daemon settings read from it.

@@ -5,7 +5,7 @@
  *   candor-lmtpd --listen 127.0.0.1:2424 | --listen unix:/run/candor/lmtp.sock
  *                --maildir DIR [--config FILE] [--state FILE] [--address ADDR]...
  *                [--trusted-authserv ID] [--sendmail "COMMAND ARGS"] [--no-ack]
- *                [--pid-file FILE] [--user NAME]
+ *                [--pid-file FILE] [--user NAME] [--max-config-bytes N]
  *
  * Stays in the foreground and logs to stderr, one line per message. Under
  * systemd socket activation (LISTEN_FDS) the inherited socket is used and
@@ -37,6 +37,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include "lmtpd.h"
+#include "../bytecount.h"
 
 struct lmtpd lmtpd;
 
@@ -207,6 +208,7 @@ static struct lmtpd_conf *conf_load(void)
     o.addresses = lmtpd.opts.addresses;
     o.n_addresses = lmtpd.opts.n_addresses;
     o.trusted_authserv = lmtpd.opts.trusted_authserv;
+    o.max_config_bytes = lmtpd.opts.max_config_bytes;   /* at start and on SIGHUP */
     o.log_fn = ctx_log;
     if (candor_ctx_new(&c->ctx, &o) != CANDOR_OK) {
         lmtpd_log("-: configuration: %s", candor_errmsg());
@@ -502,6 +504,8 @@ static void usage(FILE *f)
         "  --no-ack               never send acknowledgements (no ticket is recorded)\n"
         "  --pid-file FILE        write the process id there\n"
         "  --user NAME            switch to this user after binding\n"
+        "  --max-config-bytes N   refuse a configuration file larger than N bytes, at\n"
+        "                         start and on reload (suffix k, M or G; default 4M)\n"
         "  --help, --version\n\n"
         "Signals: TERM finishes the sessions in flight and exits 0; HUP reloads the\n"
         "configuration. See candor-lmtpd(8).\n");
@@ -510,7 +514,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     enum { O_LISTEN = 1000, O_MAILDIR, O_CONFIG, O_STATE, O_ADDRESS, O_TRUSTED, O_SENDMAIL,
-           O_NOACK, O_PIDFILE, O_USER, O_HELP, O_VERSION };
+           O_NOACK, O_PIDFILE, O_USER, O_HELP, O_VERSION, O_MAXCONFIG };
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, O_LISTEN },
         { "maildir", required_argument, NULL, O_MAILDIR },
@@ -522,6 +526,7 @@ int main(int argc, char **argv)
         { "no-ack", no_argument, NULL, O_NOACK },
         { "pid-file", required_argument, NULL, O_PIDFILE },
         { "user", required_argument, NULL, O_USER },
+        { "max-config-bytes", required_argument, NULL, O_MAXCONFIG },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
         { NULL, 0, NULL, 0 },
@@ -546,6 +551,13 @@ int main(int argc, char **argv)
         case O_NOACK: o->no_ack = true; break;
         case O_PIDFILE: o->pid_file = optarg; break;
         case O_USER: o->user = optarg; break;
+        case O_MAXCONFIG:
+            if (!parse_byte_count(optarg, &o->max_config_bytes)) {
+                fprintf(stderr, "candor-lmtpd: --max-config-bytes %s: not a byte count "
+                        "(N, Nk, NM or NG, above 0)\n", optarg);
+                return 2;
+            }
+            break;
         case O_HELP: usage(stdout); return 0;
         case O_VERSION: printf("candor-lmtpd %s\n", candor_version_string()); return 0;
         default: usage(stderr); return 2;
