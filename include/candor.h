@@ -194,6 +194,14 @@ CANDOR_API long candor_ctx_setting_int(const struct candor_ctx *ctx,
 /* A string setting of the daemon section (NULL when absent). Borrowed. */
 CANDOR_API const char *candor_ctx_setting_str(const struct candor_ctx *ctx,
                                               const char *name);
+/* A limit in force in CTX (the default, else the <limits> attribute, else
+ * the option), by the attribute's name: "max-message-bytes",
+ * "max-header-bytes", "max-headers", "max-mime-depth", "max-mime-parts",
+ * "max-line-bytes", "max-decoded-bytes", "max-text-bytes",
+ * "max-html-depth", or "max-config-bytes" ('_' for '-' works too). For a
+ * caller that reads a message itself, e.g. from a pipe, and must stop where
+ * candor_message_parse_file() would. 0 for an unknown name or NULL. */
+CANDOR_API size_t candor_ctx_limit(const struct candor_ctx *ctx, const char *name);
 
 /* ------------------------------------------------------------------ */
 /* Message: parsing                                                    */

@@ -95,22 +95,25 @@ static char *join(const char *dir, const char *name)
 
 static size_t pick(size_t opt, size_t dflt) { return opt ? opt : dflt; }
 
+/* The <limits> attributes and their fields (candor_ctx_limit() also
+ * answers "max-config-bytes", which is not an attribute). */
+static const struct { const char *name; size_t off; } limit_map[] = {
+    { "max-message-bytes", offsetof(struct candor_limits, max_message_bytes) },
+    { "max-header-bytes", offsetof(struct candor_limits, max_header_bytes) },
+    { "max-headers", offsetof(struct candor_limits, max_headers) },
+    { "max-mime-depth", offsetof(struct candor_limits, max_mime_depth) },
+    { "max-mime-parts", offsetof(struct candor_limits, max_mime_parts) },
+    { "max-line-bytes", offsetof(struct candor_limits, max_line_bytes) },
+    { "max-decoded-bytes", offsetof(struct candor_limits, max_decoded_bytes) },
+    { "max-text-bytes", offsetof(struct candor_limits, max_text_bytes) },
+    { "max-html-depth", offsetof(struct candor_limits, max_html_depth) },
+};
+
 /* <limits name="value" .../>: attributes override the defaults; options
  * override both. */
 static candor_status_t load_limits(struct candor_ctx *ctx, xmlNodePtr node,
                                    const candor_ctx_options_t *o)
 {
-    static const struct { const char *name; size_t off; } map[] = {
-        { "max-message-bytes", offsetof(struct candor_limits, max_message_bytes) },
-        { "max-header-bytes", offsetof(struct candor_limits, max_header_bytes) },
-        { "max-headers", offsetof(struct candor_limits, max_headers) },
-        { "max-mime-depth", offsetof(struct candor_limits, max_mime_depth) },
-        { "max-mime-parts", offsetof(struct candor_limits, max_mime_parts) },
-        { "max-line-bytes", offsetof(struct candor_limits, max_line_bytes) },
-        { "max-decoded-bytes", offsetof(struct candor_limits, max_decoded_bytes) },
-        { "max-text-bytes", offsetof(struct candor_limits, max_text_bytes) },
-        { "max-html-depth", offsetof(struct candor_limits, max_html_depth) },
-    };
     struct candor_limits *l = &ctx->limits;
     l->max_message_bytes = CANDOR_DEFAULT_MAX_MESSAGE_BYTES;
     l->max_header_bytes = CANDOR_DEFAULT_MAX_HEADER_BYTES;
@@ -121,19 +124,19 @@ static candor_status_t load_limits(struct candor_ctx *ctx, xmlNodePtr node,
     l->max_decoded_bytes = CANDOR_DEFAULT_MAX_DECODED_BYTES;
     l->max_text_bytes = CANDOR_DEFAULT_MAX_TEXT_BYTES;
     l->max_html_depth = CANDOR_DEFAULT_MAX_HTML_DEPTH;
-    for (size_t i = 0; node && i < sizeof map / sizeof map[0]; i++) {
+    for (size_t i = 0; node && i < sizeof limit_map / sizeof limit_map[0]; i++) {
         double d;
-        if (!candor__config_attr_double(node, map[i].name, -1, &d, ctx->config_path))
+        if (!candor__config_attr_double(node, limit_map[i].name, -1, &d, ctx->config_path))
             return CANDOR_ECONFIG;
         /* (double)SIZE_MAX rounds up to 2^64: "<" keeps the cast defined */
         if (d >= 1 && d < (double)SIZE_MAX)
-            *(size_t *)((char *)l + map[i].off) = (size_t)d;
+            *(size_t *)((char *)l + limit_map[i].off) = (size_t)d;
         else if (d >= 1)
             return candor__config_fail(ctx->config_path, node, "%s is too large",
-                                       map[i].name);
+                                       limit_map[i].name);
         else if (d != -1)
             return candor__config_fail(ctx->config_path, node, "%s must be at least 1",
-                                       map[i].name);
+                                       limit_map[i].name);
     }
     l->max_message_bytes = pick(o->max_message_bytes, l->max_message_bytes);
     l->max_header_bytes = pick(o->max_header_bytes, l->max_header_bytes);
@@ -312,19 +315,35 @@ const char *candor_ctx_state_path(const struct candor_ctx *ctx) { return ctx ? c
 const char *candor_ctx_sendmail(const struct candor_ctx *ctx) { return ctx ? ctx->sendmail : NULL; }
 const char *candor_ctx_config_path(const struct candor_ctx *ctx) { return ctx ? ctx->config_path : NULL; }
 
+/* A setting's name: '-' and '_' are the same letter. */
+static bool same_name(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++)
+        if (!(*a == *b || ((*a == '-' || *a == '_') && (*b == '-' || *b == '_'))))
+            return false;
+    return !*a && !*b;
+}
+
 const char *candor_ctx_setting_str(const struct candor_ctx *ctx, const char *name)
 {
     if (!ctx || !name)
         return NULL;
-    for (size_t i = 0; i < ctx->setting_names.n; i++) {
-        const char *a = ctx->setting_names.v[i], *b = name;
-        for (; *a && *b; a++, b++)
-            if (!(*a == *b || ((*a == '-' || *a == '_') && (*b == '-' || *b == '_'))))
-                break;
-        if (!*a && !*b)
+    for (size_t i = 0; i < ctx->setting_names.n; i++)
+        if (same_name(ctx->setting_names.v[i], name))
             return ctx->setting_values.v[i];
-    }
     return NULL;
+}
+
+size_t candor_ctx_limit(const struct candor_ctx *ctx, const char *name)
+{
+    if (!ctx || !name)
+        return 0;
+    if (same_name("max-config-bytes", name))
+        return ctx->limits.max_config_bytes;
+    for (size_t i = 0; i < sizeof limit_map / sizeof limit_map[0]; i++)
+        if (same_name(limit_map[i].name, name))
+            return *(const size_t *)((const char *)&ctx->limits + limit_map[i].off);
+    return 0;
 }
 
 long candor_ctx_setting_int(const struct candor_ctx *ctx, const char *name, long dflt)

@@ -438,11 +438,20 @@ static void test_named_defaults_and_options(void)
     for (size_t i = 0; i < N_LIMIT_ROWS; i++) {
         const struct limit_row *r = &limit_rows[i];
         CU_ASSERT_EQUAL(ctx_limit(d, r->ctx_off), r->dflt);
+        CU_ASSERT_EQUAL(candor_ctx_limit(d, r->name), r->dflt);
         struct candor_ctx *c = ctx_with_limit(r, r->small);
         CU_ASSERT_PTR_NOT_NULL_FATAL(c);
         if (ctx_limit(c, r->ctx_off) != r->small)
             fprintf(stderr, "%s: option not applied\n", r->name);
         CU_ASSERT_EQUAL(ctx_limit(c, r->ctx_off), r->small);
+        /* the public getter, by attribute name ('_' for '-' too) */
+        CU_ASSERT_EQUAL(candor_ctx_limit(c, r->name), r->small);
+        char under[64];
+        snprintf(under, sizeof under, "%s", r->name);
+        for (char *p = under; *p; p++)
+            if (*p == '-')
+                *p = '_';
+        CU_ASSERT_EQUAL(candor_ctx_limit(c, under), r->small);
         candor_ctx_free(c);
 
         struct config_file cf;
@@ -451,11 +460,19 @@ static void test_named_defaults_and_options(void)
         CU_ASSERT_FATAL(config_write(&cf, body));
         c = ctx_with(cf.path, NULL);
         CU_ASSERT_PTR_NOT_NULL(c);
-        if (c)
+        if (c) {
             CU_ASSERT_EQUAL(ctx_limit(c, r->ctx_off), r->small + 1);
+            CU_ASSERT_EQUAL(candor_ctx_limit(c, r->name), r->small + 1);
+        }
         candor_ctx_free(c);
         config_remove(&cf);
     }
+    CU_ASSERT_EQUAL(candor_ctx_limit(d, "max-config-bytes"), CANDOR_DEFAULT_MAX_CONFIG_BYTES);
+    CU_ASSERT_EQUAL(candor_ctx_limit(d, "max-message"), 0);
+    CU_ASSERT_EQUAL(candor_ctx_limit(d, "max-message-bytes-"), 0);
+    CU_ASSERT_EQUAL(candor_ctx_limit(d, ""), 0);
+    CU_ASSERT_EQUAL(candor_ctx_limit(d, NULL), 0);
+    CU_ASSERT_EQUAL(candor_ctx_limit(NULL, "max-message-bytes"), 0);
     candor_ctx_free(d);
 }
 
@@ -612,6 +629,8 @@ static void test_config_size(void)
             CU_ASSERT_PTR_NOT_NULL(strstr(candor_errmsg(), "limits.xml:0:"));
         } else if (c) {
             CU_ASSERT_EQUAL(c->limits.max_config_bytes,
+                            r->option ? r->option : CANDOR_DEFAULT_MAX_CONFIG_BYTES);
+            CU_ASSERT_EQUAL(candor_ctx_limit(c, "max_config_bytes"),
                             r->option ? r->option : CANDOR_DEFAULT_MAX_CONFIG_BYTES);
         }
         candor_ctx_free(c);
