@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "../bytecount.h"
 #include "cli.h"
 
@@ -137,48 +138,75 @@ bool cli_put_line(const char *s)
     return true;
 }
 
-bool cli_read_all(const char *path, size_t max, char **data, size_t *len)
+int cli_read_stdin(size_t max, char **data, size_t *len)
 {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) {
-        cli_error("%s: %s", path, strerror(errno));
-        return false;
-    }
-    size_t cap = 65536, n = 0;
+    /* one byte past MAX tells "exactly MAX" from "more" */
+    size_t want = max < SIZE_MAX ? max + 1 : max;
+    size_t cap = want < 65536 ? want : 65536, n = 0;
     char *buf = malloc(cap);
-    while (buf) {
+    if (!buf)
+        return -1;
+    for (;;) {
         if (n == cap) {
-            if (cap > max) {
-                cli_error("%s: larger than %zu bytes", path, max);
-                free(buf);
-                buf = NULL;
+            if (cap == want)
                 break;
-            }
-            char *nb = realloc(buf, cap * 2);
+            size_t nc = cap > want / 2 ? want : cap * 2;
+            char *nb = realloc(buf, nc);
             if (!nb) {
                 free(buf);
-                buf = NULL;
-                break;
+                return -1;
             }
             buf = nb;
-            cap *= 2;
+            cap = nc;
         }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) {
-            if (ferror(f)) {
-                cli_error("%s: read error", path);
-                free(buf);
-                buf = NULL;
-            }
+        ssize_t r = read(STDIN_FILENO, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            free(buf);
+            errno = e;
+            return -1;
+        }
+        if (r == 0)
             break;
-        }
+        n += (size_t)r;
     }
-    if (f != stdin)
-        fclose(f);
-    if (!buf)
-        return false;
     *data = buf;
     *len = n;
-    return true;
+    return n > max ? 0 : 1;
+}
+
+candor_status_t cli_parse_message(const struct candor_ctx *ctx, const char *file,
+                                  struct candor_message **msg, char *reason, size_t reason_len)
+{
+    *msg = NULL;
+    if (strcmp(file, "-") != 0) {
+        candor_status_t st = candor_message_parse_file(msg, ctx, file);
+        if (st != CANDOR_OK)
+            snprintf(reason, reason_len, "%s", candor_errmsg());
+        return st;
+    }
+    /* The context is loaded first, so standard input stops at the same
+     * max-message-bytes as a file (<limits> or the default), with the
+     * same status (CANDOR_ELIMIT) as candor_message_parse_file(). */
+    size_t max = candor_ctx_limit(ctx, "max-message-bytes");
+    char *data = NULL;
+    size_t len = 0;
+    errno = 0;
+    int rd = cli_read_stdin(max, &data, &len);
+    if (rd < 0) {
+        snprintf(reason, reason_len, "standard input: %s", strerror(errno ? errno : ENOMEM));
+        return errno && errno != ENOMEM ? CANDOR_EIO : CANDOR_ENOMEM;
+    }
+    if (rd == 0) {
+        free(data);
+        snprintf(reason, reason_len, "standard input: over the limit of %zu bytes", max);
+        return CANDOR_ELIMIT;
+    }
+    candor_status_t st = candor_message_parse(msg, ctx, data, len);
+    free(data);
+    if (st != CANDOR_OK)
+        snprintf(reason, reason_len, "%s", candor_errmsg());
+    return st;
 }

@@ -89,7 +89,17 @@ void cli_envelope(const struct cli_common *co, candor_envelope_t *env);
 /* Write one line (JSON + "\n") to stdout; false when stdout fails. */
 bool cli_put_line(const char *s);
 
-/* Read a whole file or "-" (stdin). Bounded by MAX bytes. */
-bool cli_read_all(const char *path, size_t max, char **data, size_t *len);
+/* Read standard input up to MAX bytes. 1: all of it in *DATA (*LEN
+ * bytes, yours to free); 0: more than MAX (the first MAX + 1 bytes in
+ * *DATA, the rest unread); -1: read error or out of memory (errno). */
+int cli_read_stdin(size_t max, char **data, size_t *len);
+
+/* Parse FILE ("-": standard input) with CTX's limits: a file through
+ * candor_message_parse_file(); standard input read here and refused past
+ * the context's max-message-bytes with CANDOR_ELIMIT, as a file is. On
+ * failure REASON gets the message for the "errors" of the output. */
+candor_status_t cli_parse_message(const struct candor_ctx *ctx, const char *file,
+                                  struct candor_message **msg, char *reason,
+                                  size_t reason_len);
 
 #endif

@@ -158,17 +158,16 @@ static int parse_args(int argc, char **argv, struct cli_common *co, bool *send, 
 static struct candor_message *read_message(const struct candor_ctx *ctx, const char *path,
                                            int *rc)
 {
-    char *data;
-    size_t len;
-    if (!cli_read_all(path, CANDOR_DEFAULT_MAX_MESSAGE_BYTES, &data, &len)) {
-        *rc = EXIT_PROBLEM;
-        return NULL;
-    }
     struct candor_message *msg = NULL;
-    candor_status_t st = candor_message_parse(&msg, ctx, data, len);
-    free(data);
+    char reason[1024];
+    candor_status_t st = cli_parse_message(ctx, path, &msg, reason, sizeof reason);
     if (st != CANDOR_OK) {
-        cli_error("%s: %s", path, candor_errmsg());
+        /* a read error or a limit names the file (or standard input) already */
+        size_t pl = strlen(path);
+        if (strcmp(path, "-") == 0 || (strncmp(reason, path, pl) == 0 && reason[pl] == ':'))
+            cli_error("%s", reason);
+        else
+            cli_error("%s: %s", path, reason);
         *rc = st == CANDOR_ENOMEM ? EXIT_TEMPFAIL : EXIT_PROBLEM;
         return NULL;
     }

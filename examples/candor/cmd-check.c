@@ -36,19 +36,9 @@ enum { OPT_ORIGINAL = OPT_FIRST_FREE };
 static struct candor_message *read_message(struct candor_ctx *ctx, const char *file)
 {
     struct candor_message *msg = NULL;
-    candor_status_t st;
-    if (strcmp(file, "-") == 0) {
-        char *data = NULL;
-        size_t len = 0;
-        if (!cli_read_all(file, 64u << 20, &data, &len))
-            return NULL;
-        st = candor_message_parse(&msg, ctx, data, len);
-        free(data);
-    } else {
-        st = candor_message_parse_file(&msg, ctx, file);
-    }
-    if (st != CANDOR_OK) {
-        cli_error("%s: %s", file, candor_errmsg());
+    char reason[1024];
+    if (cli_parse_message(ctx, file, &msg, reason, sizeof reason) != CANDOR_OK) {
+        cli_error("%s: %s", file, reason);
         return NULL;
     }
     return msg;

@@ -66,7 +66,7 @@ enum { OPT_ACK = OPT_FIRST_FREE };
 
 /* Passing a message over the limit through (unlabelled but with any
  * X-Candor-* fields removed): the header is in the first part. */
-static int pass_through(const char *head, size_t hlen)
+static int pass_through(const char *head, size_t hlen, size_t max)
 {
     size_t olen = 0;
     char *out = mail_relabel(head, hlen, "", &olen);
@@ -82,49 +82,9 @@ static int pass_through(const char *head, size_t hlen)
         cli_error("passing a large message through failed: %s", strerror(errno));
         return EXIT_TEMPFAIL;
     }
-    cli_error("message larger than %u bytes: passed through unlabelled",
-              (unsigned)CANDOR_DEFAULT_MAX_MESSAGE_BYTES);
+    cli_error("message larger than %zu bytes (max-message-bytes): passed through unlabelled",
+              max);
     return EXIT_OK;
-}
-
-/* Read stdin up to MAX bytes. 1: all read; 0: more than MAX (the first
- * MAX bytes in *DATA); -1: read error. */
-static int read_stdin(size_t max, char **data, size_t *len)
-{
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    if (!buf)
-        return -1;
-    for (;;) {
-        if (n == cap) {
-            if (cap >= max) {
-                *data = buf;
-                *len = n;
-                return 0;
-            }
-            size_t nc = cap * 2 > max ? max : cap * 2;
-            char *nb = realloc(buf, nc);
-            if (!nb) {
-                free(buf);
-                return -1;
-            }
-            buf = nb;
-            cap = nc;
-        }
-        ssize_t r = read(STDIN_FILENO, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            free(buf);
-            return -1;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    *data = buf;
-    *len = n;
-    return 1;
 }
 
 int cmd_filter(int argc, char **argv)
@@ -152,20 +112,9 @@ int cmd_filter(int argc, char **argv)
         return cli_usage_error("the message comes on standard input, not as '%s'", argv[optind]);
     signal(SIGPIPE, SIG_IGN);   /* a closed stdout is an error status, not a kill */
 
+    int rc = EXIT_TEMPFAIL;
     char *data = NULL;
     size_t len = 0;
-    int rd = read_stdin(CANDOR_DEFAULT_MAX_MESSAGE_BYTES, &data, &len);
-    if (rd < 0) {
-        cli_error("standard input: %s", strerror(errno ? errno : ENOMEM));
-        return EXIT_TEMPFAIL;
-    }
-    if (rd == 0) {
-        int rc = pass_through(data, len);
-        free(data);
-        return rc;
-    }
-
-    int rc = EXIT_TEMPFAIL;
     struct candor_ctx *ctx = NULL;
     struct candor_store *store = NULL;
     struct candor_message *msg = NULL;
@@ -174,6 +123,12 @@ int cmd_filter(int argc, char **argv)
     char *fields = NULL, *out = NULL;
     candor_status_t st;
 
+    /* The configuration first, then the message: standard input is read
+     * up to the configuration's max-message-bytes (<limits>, else the
+     * default 64 MiB). Nothing is lost by the order: stdout is written
+     * only after the whole message is read, so a configuration that fails
+     * to load exits non-zero with nothing written, and the delivery agent
+     * still holds the message and delivers it as it was (or retries). */
     ctx = cli_ctx(&co, &st);
     if (!ctx) {
         /* An invalid configuration is bad configuration (2); one that
@@ -185,6 +140,24 @@ int cmd_filter(int argc, char **argv)
             rc = EXIT_TEMPFAIL;
         if (fd >= 0)
             close(fd);
+        /* Consume the message as before the order changed, so the delivery
+         * agent's write into the pipe never fails half-way. */
+        char sink[65536];
+        errno = 0;
+        while (read(STDIN_FILENO, sink, sizeof sink) > 0 || errno == EINTR)
+            errno = 0;
+        goto out;
+    }
+    size_t max = candor_ctx_limit(ctx, "max-message-bytes");
+    errno = 0;
+    int rd = cli_read_stdin(max, &data, &len);
+    if (rd < 0) {
+        cli_error("standard input: %s", strerror(errno ? errno : ENOMEM));
+        goto out;
+    }
+    if (rd == 0) {
+        /* Over the limit: pass it through unlabelled, never lose it. */
+        rc = pass_through(data, len, max);
         goto out;
     }
     st = candor_store_open(&store, ctx, co.state, ack ? 0 : CANDOR_STORE_READONLY);

@@ -50,22 +50,12 @@ int cmd_parse(int argc, char **argv)
     for (int i = optind; i < argc; i++) {
         const char *file = argv[i];
         struct candor_message *msg = NULL;
-        char *data = NULL;
-        size_t len = 0;
-        if (strcmp(file, "-") == 0) {
-            if (!cli_read_all(file, 64u << 20, &data, &len)) {
-                status = EXIT_PROBLEM;
-                continue;
-            }
-            st = candor_message_parse(&msg, ctx, data, len);
-            free(data);
-        } else {
-            st = candor_message_parse_file(&msg, ctx, file);
-        }
+        char reason[1024];
+        st = cli_parse_message(ctx, file, &msg, reason, sizeof reason);
         if (st != CANDOR_OK) {
             /* Unreadable: still one object for the file, with "errors". */
             char *json = NULL;
-            if (candor_message_unreadable_json(file, candor_errmsg(), &json) == CANDOR_OK) {
+            if (candor_message_unreadable_json(file, reason, &json) == CANDOR_OK) {
                 cli_put_line(json);
                 candor_free(json);
             }

@@ -74,22 +74,9 @@ static int triage_one(struct candor_ctx *ctx, struct candor_store *store,
                       const candor_envelope_t *env, const char *file, unsigned flags)
 {
     struct candor_message *msg = NULL;
-    candor_status_t st;
-    if (strcmp(file, "-") == 0) {
-        char *data = NULL;
-        size_t len = 0;
-        if (!cli_read_all(file, 64u << 20, &data, &len)) {
-            put_unreadable(file, "standard input: read error");
-            return EXIT_PROBLEM;
-        }
-        st = candor_message_parse(&msg, ctx, data, len);
-        free(data);
-    } else {
-        st = candor_message_parse_file(&msg, ctx, file);
-    }
+    char reason[1024];
+    candor_status_t st = cli_parse_message(ctx, file, &msg, reason, sizeof reason);
     if (st != CANDOR_OK) {
-        char reason[1024];
-        snprintf(reason, sizeof reason, "%s", candor_errmsg());
         put_unreadable(file, reason);
         return EXIT_PROBLEM;
     }
