@@ -1061,9 +1061,10 @@ static void finish(struct run *r, struct slot *s, const char *path, const struct
     candor_free(json);
 }
 
-/* Read the message file into *DATA. 0, or -1 with S filled in. */
-static int read_message(const char *path, char **data, size_t *len, struct stat *st,
-                        struct slot *s)
+/* Read the message file into *DATA, up to MAX bytes (the context's
+ * max-message-bytes). 0, or -1 with S filled in. */
+static int read_message(const char *path, size_t max, char **data, size_t *len,
+                        struct stat *st, struct slot *s)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
@@ -1079,7 +1080,6 @@ static int read_message(const char *path, char **data, size_t *len, struct stat 
         close(fd);
         return -1;
     }
-    size_t max = CANDOR_DEFAULT_MAX_MESSAGE_BYTES;
     if ((uint64_t)st->st_size > max) {
         set_err(s, "%s: larger than %zu bytes", path, max);
         close(fd);
@@ -1157,7 +1157,8 @@ static void process(struct run *r, struct slot *s, struct candor_store *store)
     char *data = NULL;
     size_t len = 0;
     struct stat st;
-    if (read_message(path, &data, &len, &st, s) != 0) {
+    if (read_message(path, candor_ctx_limit(r->ctx, "max-message-bytes"), &data, &len,
+                     &st, s) != 0) {
         if (s->act != ACT_VANISHED)
             unreadable(s, path, s->err ? s->err : "unreadable");
         return;
