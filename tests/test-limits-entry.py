@@ -13,13 +13,22 @@ user sets them that tests/test-limits.c (the C API) does not reach:
            (LimitError or an `errors` entry) while the same input under the
            default limits parses cleanly -- so each keyword reaches its
            field of candor_ctx_options_t;
+  stdin    `candor triage -`, `parse -` and `filter` under a configuration
+           with <limits max-message-bytes="4096">: a message over it is
+           refused on standard input as the same file is (exit 1, an
+           "errors" entry), and `filter` passes it through unlabelled and
+           unchanged (exit 0); a message under it is handled normally;
   lmtpd    <daemon max-recipients>: recipients past it get 452 4.5.3 and the
            message goes to the ones within it; the daemon refuses a
-           configuration over 4 MiB at start.
+           configuration over 4 MiB at start; `--max-config-bytes N` lowers
+           the cap (refused at start and on a SIGHUP reload, the old
+           configuration kept) and raises it (a 5 MiB configuration starts
+           and delivers); a bad N is a usage error (exit 2).
 
 Prints "N passed, N failed" last; exit 1 on a failure.
 """
 import base64
+import json
 import os
 import re
 import shutil
@@ -27,6 +36,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 SOURCE = os.environ.get("CANDOR_SOURCE", os.path.join(os.path.dirname(__file__), ".."))
 DATADIR = os.path.abspath(os.environ.get("CANDOR_DATADIR", os.path.join(SOURCE, "lib", "data")))
@@ -34,7 +44,7 @@ BIN = os.environ.get("CANDOR_BIN", os.path.join("build", "examples", "candor"))
 sys.path.insert(0, os.path.join(SOURCE, "bindings", "python"))
 sys.path.insert(0, os.path.join(SOURCE, "tests", "lmtpd"))
 import candor  # noqa: E402
-from lmtpdtest import Daemon, Report, message, transaction  # noqa: E402
+from lmtpdtest import DAEMON, Daemon, Report, message, transaction  # noqa: E402
 
 r = Report()
 tmp = tempfile.mkdtemp(prefix="limits-entry-")
@@ -111,6 +121,66 @@ rc, out, err = run([BIN, "--help"])
 r.check("cli: --help names --max-config-bytes", rc == 0 and "--max-config-bytes N" in out, out)
 page = open(os.path.join(SOURCE, "examples", "candor.1"), encoding="utf-8").read()
 r.check("cli: candor.1 documents --max-config-bytes", "max\\-config\\-bytes" in page)
+
+# ---- stdin: the configured max-message-bytes, not the built-in 64 MiB ----
+LIM = os.path.join(tmp, "limit4k.xml")
+with open(SMALL, encoding="utf-8") as f:
+    xml = f.read()
+xml, n = re.subn(r'(<limits\b[^>]*?\bmax-message-bytes=)"\d+"', r'\1"4096"', xml)
+with open(LIM, "w", encoding="utf-8") as f:
+    f.write(xml)
+r.check("stdin: the 4096-byte config sets max-message-bytes", n == 1, n)
+OVER = os.path.join(tmp, "over.eml")       # about 18 kB: over 4096, far under 64 MiB
+with open(OVER, "wb") as f:
+    f.write(b"From: Alice <alice@customer.example>\nTo: support@shop.example\n"
+            b"Subject: where is order A10442?\nMessage-ID: <l2@customer.example>\n"
+            b"X-Candor-Intent: spam\n\n" + b"Where is my order? It is late.\n" * 600)
+over_bytes = open(OVER, "rb").read()
+mail_bytes = open(MAIL, "rb").read()
+
+
+def run_in(args, data):
+    p = subprocess.run(args, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+def one_json(out):
+    try:
+        lines = out.decode().splitlines()
+        return json.loads(lines[0]) if len(lines) == 1 else None
+    except ValueError:
+        return None
+
+
+for cmd in ("triage", "parse"):
+    rc_f, out_f, err_f = run_in([BIN, cmd, "--config", LIM, OVER], b"")
+    rc_s, out_s, err_s = run_in([BIN, cmd, "--config", LIM, "-"], over_bytes)
+    jf, js = one_json(out_f), one_json(out_s)
+    r.check("stdin: %s FILE over max-message-bytes 4096: exit 1, an errors entry" % cmd,
+            rc_f == 1 and jf and any("over the limit of 4096" in e for e in jf["errors"]),
+            (rc_f, out_f[:300], err_f))
+    r.check("stdin: %s - over it behaves the same (exit 1, one object, errors entry)" % cmd,
+            rc_s == rc_f and js and js["file"] == "-" and sorted(js) == sorted(jf)
+            and any("over the limit of 4096" in e for e in js["errors"])
+            and js.get("subject") == jf.get("subject"),
+            (rc_s, out_s[:300], err_s))
+    rc, out, err = run_in([BIN, cmd, "--config", LIM, "-"], mail_bytes)
+    j = one_json(out)
+    r.check("stdin: %s - under it (control): exit 0, parsed" % cmd,
+            rc == 0 and j and j["subject"] == "where is order A10442?" and not j["errors"],
+            (rc, out[:300], err))
+rc, out, err = run_in([BIN, "filter", "--config", LIM], over_bytes)
+r.check("stdin: filter over max-message-bytes 4096: passed through unlabelled (exit 0)",
+        rc == 0 and out == over_bytes.replace(b"X-Candor-Intent: spam\n", b"")
+        and "passed through unlabelled" in err and "4096" in err, (rc, out[:300], err))
+rc, out, err = run_in([BIN, "filter", "--config", LIM], mail_bytes)
+r.check("stdin: filter under it (control): labelled, body unchanged (exit 0)",
+        rc == 0 and out.startswith(b"X-Candor-Intent: ") and out.endswith(mail_bytes),
+        (rc, out[:300], err))
+rc, out, err = run_in([BIN, "filter", "--config", os.path.join(tmp, "missing.xml")],
+                      over_bytes)
+r.check("stdin: filter with a missing config: exit 75, nothing written",
+        rc == 75 and out == b"", (rc, out[:100], err))
 
 # ---- python ----
 try:
@@ -250,6 +320,101 @@ try:
             d.proc.returncode == 2 and "max_config_bytes" in log, (d.proc.returncode, log[-300:]))
 finally:
     d.stop(signal.SIGKILL)
+
+
+
+def wait_log(d, text, timeout=20):
+    """True once TEXT is in the daemon's log."""
+    for _ in range(int(timeout / 0.1)):
+        if text in d.read_log():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def delivers(d, msgid):
+    c = d.connect()
+    c.lhlo()
+    rr, dr = transaction(c, ["support@shop.example"], message(msgid=msgid))
+    c.cmd("QUIT")
+    return rr == [250] and dr == [250], (rr, dr)
+
+
+# --max-config-bytes raises the cap: the 5 MiB configuration starts and delivers.
+os.makedirs(os.path.join(tmp, "lmtpd-raised"))
+d = Daemon({}, extra_args=["--no-ack", "--max-config-bytes", "8M"],
+           workdir=os.path.join(tmp, "lmtpd-raised"))
+config_copy(d.config, 5 << 20)
+try:
+    try:
+        d.start()
+        ok, detail = delivers(d, "<raised@customer.example>")
+        r.check("lmtpd: --max-config-bytes 8M starts with the 5 MiB configuration and delivers",
+                ok, detail)
+    except (RuntimeError, OSError, EOFError) as e:
+        r.check("lmtpd: --max-config-bytes 8M starts with the 5 MiB configuration and delivers",
+                False, (str(e)[-300:], d.read_log()[-300:]))
+finally:
+    d.stop(signal.SIGKILL)
+
+# --max-config-bytes lowers it: the shipped (~80 kB) configuration refused at start.
+os.makedirs(os.path.join(tmp, "lmtpd-lowered"))
+d = Daemon({}, extra_args=["--no-ack", "--max-config-bytes", "10k"],
+           workdir=os.path.join(tmp, "lmtpd-lowered"))
+config_copy(d.config)
+try:
+    d.start(wait=False)
+    try:
+        d.proc.wait(60)
+    except subprocess.TimeoutExpired:
+        pass
+    log = d.read_log()
+    r.check("lmtpd: --max-config-bytes 10k refuses the shipped configuration at start (exit 2)",
+            d.proc.returncode == 2 and "%s:0:" % d.config in log and "max_config_bytes" in log
+            and "larger than 10240 bytes" in log, (d.proc.returncode, log[-300:]))
+finally:
+    d.stop(signal.SIGKILL)
+
+# ... and on a SIGHUP reload: a configuration grown past it is refused and
+# the old one kept; one within it is taken.
+os.makedirs(os.path.join(tmp, "lmtpd-reload"))
+d = Daemon({}, extra_args=["--no-ack", "--max-config-bytes", "200k"],
+           workdir=os.path.join(tmp, "lmtpd-reload"))
+config_copy(d.config)
+NAME = "lmtpd: --max-config-bytes 200k on reload"
+try:
+    try:
+        d.start()
+        config_copy(d.config, 300 << 10)
+        d.kill(signal.SIGHUP)
+        refused_hup = wait_log(d, "reload failed")
+        log = d.read_log()
+        r.check(NAME + ": a 300 kB configuration is refused, the old one kept",
+                refused_hup and "larger than 204800 bytes" in log and d.proc.poll() is None,
+                log[-400:])
+        ok, detail = delivers(d, "<after-refused-reload@customer.example>")
+        r.check(NAME + ": still delivers after the refused reload", ok, detail)
+        config_copy(d.config, 150 << 10)
+        d.kill(signal.SIGHUP)
+        r.check(NAME + ": a 150 kB configuration is taken",
+                wait_log(d, "configuration reloaded"), d.read_log()[-400:])
+    except (RuntimeError, OSError, EOFError) as e:
+        r.check(NAME, False, (str(e)[-300:], d.read_log()[-300:]))
+finally:
+    d.stop(signal.SIGKILL)
+
+# Bad values are usage errors (exit 2) before anything starts.
+for bad in (["--max-config-bytes", "0"], ["--max-config-bytes", "x"],
+            ["--max-config-bytes=5Q"], ["--max-config-bytes", "-5"]):
+    rc, out, err = run([DAEMON] + bad + ["--listen", "127.0.0.1:1",
+                                         "--maildir", os.path.join(tmp, "never")])
+    r.check("lmtpd: candor-lmtpd %s is a usage error (exit 2)" % " ".join(bad),
+            rc == 2 and "not a byte count" in err and not os.path.exists(os.path.join(tmp, "never")),
+            (rc, err[-300:]))
+rc, out, err = run([DAEMON, "--help"])
+r.check("lmtpd: --help names --max-config-bytes", rc == 0 and "--max-config-bytes N" in out, out)
+page = open(os.path.join(SOURCE, "examples", "candor-lmtpd.8"), encoding="utf-8").read()
+r.check("lmtpd: candor-lmtpd.8 documents --max-config-bytes", "max\\-config\\-bytes" in page)
 
 shutil.rmtree(tmp, ignore_errors=True)
 r.finish()
