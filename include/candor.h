@@ -291,6 +291,26 @@ CANDOR_API candor_status_t candor_store_open(struct candor_store **out,
         const struct candor_ctx *ctx, const char *path, unsigned int flags);
 CANDOR_API void candor_store_free(struct candor_store *store);
 
+/* Group the writes that follow on STORE into one transaction, made
+ * durable by one commit (one disk flush instead of one per write): every
+ * library call that writes the store (the delivery log, candor_ack,
+ * candor_ack_batch, ...) joins it instead of committing on its own. Calls
+ * nest; only the outermost commit counts. A write transaction: on SQLite
+ * the file's write lock is held until the commit or rollback (other
+ * handles wait, up to the busy timeout); on PostgreSQL the decision lock.
+ * Keep groups short.
+ * candor_store_commit: when a call inside the group failed in a way that
+ * rolled it back (or the commit itself fails), nothing of the group is
+ * kept and CANDOR_ERROR (or the commit's status) is returned: the caller
+ * must treat every write of the group as not done. A library call that
+ * fails inside a group may have rolled it back; call candor_store_rollback
+ * after any failure you do not retry (harmless when already rolled back).
+ * Fails: CANDOR_EINVAL (no handle; commit without begin), CANDOR_ETEMPFAIL
+ * (busy past the timeout, server away), CANDOR_EIO, CANDOR_ERROR. Since 0.1 */
+CANDOR_API candor_status_t candor_store_begin(struct candor_store *store);
+CANDOR_API candor_status_t candor_store_commit(struct candor_store *store);
+CANDOR_API void candor_store_rollback(struct candor_store *store);
+
 #define CANDOR_STORE_COPY_FORCE 1u   /* replace what the target holds */
 
 /* Copy the whole state at FROM (any store PATH as for candor_store_open)

@@ -1162,8 +1162,12 @@ candor_status_t candor_ack_batch(struct candor_ack **outs, candor_status_t *stat
         }
     }
     /* all decisions in one transaction, in order: a later item sees the
-     * earlier ones (same sender, same thread), as if they came one by one */
-    bool together = n_valid > 1;
+     * earlier ones (same sender, same thread), as if they came one by one.
+     * Inside the caller's group (candor_store_begin) always so, and a
+     * failure is every item's: the group is gone, one by one would commit
+     * decisions the caller is told were not kept */
+    bool outer = candor__store_in_group(store);
+    bool together = n_valid > 1 || (outer && n_valid > 0);
     if (together) {
         candor_status_t st = candor__store_begin(store);
         if (st != CANDOR_OK) {   /* busy past the timeout: one by one would wait n times */
@@ -1191,6 +1195,11 @@ candor_status_t candor_ack_batch(struct candor_ack **outs, candor_status_t *stat
             for (size_t i = 0; i < n; i++) {
                 candor_ack_free(outs[i]);
                 outs[i] = NULL;
+                if (outer && valid[i]) {
+                    statuses[i] = st;
+                    free(us[i].orders);
+                    valid[i] = false;
+                }
             }
             together = false;
         }

@@ -345,6 +345,28 @@ void candor__store_rollback(struct candor_store *store)
     store->depth = 0;
 }
 
+bool candor__store_in_group(const struct candor_store *store)
+{
+    return store && store->depth > 0;
+}
+
+candor_status_t candor_store_begin(struct candor_store *store)
+{
+    return candor__store_begin(store);
+}
+
+candor_status_t candor_store_commit(struct candor_store *store)
+{
+    return candor__store_commit(store);
+}
+
+void candor_store_rollback(struct candor_store *store)
+{
+    candor__store_rollback(store);
+    if (store)
+        store->rolled_back = false;   /* the caller knows */
+}
+
 void candor__ticket_format(char *buf, size_t size, int64_t id)
 {
     snprintf(buf, size, "CND-%06lld", (long long)id);

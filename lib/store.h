@@ -22,6 +22,9 @@ CANDOR_HIDDEN bool candor__store_readonly(const struct candor_store *store);
 CANDOR_HIDDEN candor_status_t candor__store_begin(struct candor_store *store);
 CANDOR_HIDDEN candor_status_t candor__store_commit(struct candor_store *store);
 CANDOR_HIDDEN void candor__store_rollback(struct candor_store *store);
+/* Whether a transaction (the caller's candor_store_begin() or a library
+ * call's) is open on STORE. */
+CANDOR_HIDDEN bool candor__store_in_group(const struct candor_store *store);
 
 /* ---- reply history (store-history.c, issue 5) ---- */
 /* Create or upgrade the history tables from schema version FROM to the

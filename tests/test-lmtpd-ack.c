@@ -4,7 +4,9 @@
  * transaction: group commit) must give exactly what candor_ack() gives —
  * decision, reason, ticket, recipient, promise, the acknowledgement's bytes
  * (its random Message-ID part aside) and the outbox — message after message
- * on the same state. */
+ * on the same state; also inside the caller's write group
+ * (candor_store_begin), where a rollback keeps no decision. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,8 +201,10 @@ static void test_with_result_same_output(void)
 
 /* All rows in one candor_ack_batch() call (in chunks of SIZE) give what
  * candor_ack() gives one by one; BAD (an index or -1) gets no result and
- * must fail alone with CANDOR_EINVAL. */
-static void batch_case(size_t size, int bad)
+ * must fail alone with CANDOR_EINVAL. GROUP: each call inside the
+ * caller's write group (candor_store_begin/commit), as candor-lmtpd makes
+ * it with the delivery log's rows. */
+static void batch_case(size_t size, int bad, bool group)
 {
     char *ref_outbox;
     char **ref = reference(&ref_outbox);
@@ -222,10 +226,14 @@ static void batch_case(size_t size, int bad)
         size_t k = N_ROWS - at < size ? N_ROWS - at : size;
         struct candor_ack *outs[N_ROWS];
         candor_status_t sts[N_ROWS];
+        if (group)
+            CU_ASSERT_EQUAL(candor_store_begin(st), CANDOR_OK);
         CU_ASSERT_EQUAL(candor_ack_batch(outs, sts, ctx, st,
                                          (const struct candor_message *const *)msgs + at,
                                          (const struct candor_result *const *)res + at,
                                          envp + at, k), CANDOR_OK);
+        if (group)
+            CU_ASSERT_EQUAL(candor_store_commit(st), CANDOR_OK);
         for (size_t j = 0; j < k; j++) {
             size_t i = at + j;
             if ((int)i == bad) {
@@ -258,11 +266,60 @@ static void batch_case(size_t size, int bad)
     free(path);
 }
 
-static void test_batch_all_at_once(void) { batch_case(N_ROWS, -1); }
-static void test_batch_in_pairs(void) { batch_case(2, -1); }
-static void test_batch_of_one(void) { batch_case(1, -1); }
+static void test_batch_all_at_once(void) { batch_case(N_ROWS, -1, false); }
+static void test_batch_in_pairs(void) { batch_case(2, -1, false); }
+static void test_batch_of_one(void) { batch_case(1, -1, false); }
 /* row 4 is the robot: it records nothing, so the others are unchanged */
-static void test_batch_bad_item_alone(void) { batch_case(N_ROWS, 4); }
+static void test_batch_bad_item_alone(void) { batch_case(N_ROWS, 4, false); }
+static void test_batch_in_group(void) { batch_case(N_ROWS, -1, true); }
+static void test_batch_of_one_in_group(void) { batch_case(1, -1, true); }
+static void test_batch_bad_item_in_group(void) { batch_case(2, 4, true); }
+
+/* Decisions made inside a write group that is rolled back are not kept:
+ * the same mail decided again afterwards gets the first decision (an
+ * acknowledgement), not "already acknowledged", and the outbox is empty
+ * in between. */
+static void test_batch_group_rolled_back(void)
+{
+    char *path;
+    struct candor_store *st = open_store(&path);
+    if (!st) {
+        free(path);
+        return;
+    }
+    struct candor_message *m = parse_row(&rows[0]);
+    candor_envelope_t e = env_of(&rows[0]);
+    const candor_envelope_t *ep = &e;
+    struct candor_result *res = NULL;
+    CU_ASSERT_EQUAL(candor_triage(&res, ctx, m, NULL, &e, 0), CANDOR_OK);
+    const struct candor_message *ms[1] = { m };
+    const struct candor_result *rs[1] = { res };
+    struct candor_ack *outs[1] = { NULL };
+    candor_status_t sts[1];
+    CU_ASSERT_EQUAL(candor_store_begin(st), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor_ack_batch(outs, sts, ctx, st, ms, rs, &ep, 1), CANDOR_OK);
+    CU_ASSERT_EQUAL(sts[0], CANDOR_OK);
+    CU_ASSERT_TRUE(outs[0] && candor_ack_send(outs[0]));
+    candor_ack_free(outs[0]);
+    candor_store_rollback(st);
+    char *box = pending(st);
+    CU_ASSERT_STRING_EQUAL(box, "[]");
+    if (strcmp(box, "[]") != 0)
+        fprintf(stderr, "outbox after the rollback: %s\n", box);
+    free(box);
+    outs[0] = NULL;
+    CU_ASSERT_EQUAL(candor_ack_batch(outs, sts, ctx, st, ms, rs, &ep, 1), CANDOR_OK);
+    CU_ASSERT_EQUAL(sts[0], CANDOR_OK);
+    CU_ASSERT_TRUE(outs[0] && candor_ack_send(outs[0]));
+    if (outs[0] && !candor_ack_send(outs[0]))
+        fprintf(stderr, "after the rollback: %s\n", candor_ack_reason(outs[0]));
+    candor_ack_free(outs[0]);
+    candor_result_free(res);
+    candor_message_free(m);
+    candor_store_free(st);
+    unlink(path);
+    free(path);
+}
 
 static void test_bad_arguments(void)
 {
@@ -308,6 +365,10 @@ int main(void)
         { "batches of two give candor_ack's output", test_batch_in_pairs },
         { "batches of one give candor_ack's output", test_batch_of_one },
         { "a bad item in a batch fails alone", test_batch_bad_item_alone },
+        { "a batch in the caller's write group gives candor_ack's output", test_batch_in_group },
+        { "batches of one in write groups give candor_ack's output", test_batch_of_one_in_group },
+        { "a bad item in a batch in a write group fails alone", test_batch_bad_item_in_group },
+        { "a rolled-back write group keeps no decision", test_batch_group_rolled_back },
         { "bad arguments", test_bad_arguments },
         { NULL, NULL },
     };

@@ -1,7 +1,9 @@
 /* test-store-delivery.c — the delivery log (lib/store-delivery.c): rows by
  * key within a window, begun vs delivered, lookup by Message-ID, read-only
  * and missing-table behaviour, bad arguments, synchronous mode restored,
- * claims (once among handles), and PostgreSQL's relaxed writes. */
+ * claims (once among handles), PostgreSQL's relaxed writes, the caller's
+ * write groups (candor_store_begin/commit/rollback) and the SQLite
+ * backend's reuse of prepared statements. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +294,176 @@ static void test_pg_relaxed(void)
     candor_store_free(s);
 }
 
+/* candor_store_begin/commit/rollback: rows written in a group are seen by
+ * another handle only after the commit; a rollback keeps nothing; a
+ * library call that rolled the group back makes the commit fail; nested
+ * groups count once; the synchronous mode survives a group. */
+static void test_group(void)
+{
+    struct candor_store *a = open_store("group.db", 0);
+    struct candor_store *b = open_store("group.db", 0);
+    if (!a || !b) {
+        candor_store_free(a);
+        candor_store_free(b);
+        return;
+    }
+    int delivered;
+    char *path = NULL;
+    /* make the table outside the group, so B's lookups find it */
+    CU_ASSERT_EQUAL(candor_store_delivery_record(a, "g0", NULL, "/m/0", 1, 1000, 0), CANDOR_OK);
+    if (!test_state_pg())
+        candor__db_exec(candor__store_db(a), "test", "PRAGMA synchronous=FULL");
+
+    CU_ASSERT_EQUAL(candor_store_begin(a), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor_store_delivery_record(a, "g1", NULL, "/m/1", 0, 1000, 0), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor_store_delivery_record(a, "g2", NULL, "/m/2", 1, 1000, 0), CANDOR_OK);
+    /* A sees its own writes, B not yet */
+    CU_ASSERT_EQUAL(candor_store_delivery_find(a, "g1", 1000, 0, &delivered, &path), CANDOR_OK);
+    candor_free(path);
+    path = NULL;
+    CU_ASSERT_EQUAL(candor_store_delivery_find(b, "g2", 1000, 0, &delivered, &path), CANDOR_ENOTFOUND);
+    CU_ASSERT_EQUAL(candor_store_commit(a), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor_store_delivery_find(b, "g1", 1000, 0, &delivered, &path), CANDOR_OK);
+    CU_ASSERT_EQUAL(delivered, 0);
+    candor_free(path);
+    path = NULL;
+    CU_ASSERT_EQUAL(candor_store_delivery_find(b, "g2", 1000, 0, &delivered, &path), CANDOR_OK);
+    CU_ASSERT_EQUAL(delivered, 1);
+    candor_free(path);
+    path = NULL;
+
+    /* rolled back: nothing kept */
+    CU_ASSERT_EQUAL(candor_store_begin(a), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor_store_delivery_record(a, "g3", NULL, "/m/3", 1, 1000, 0), CANDOR_OK);
+    candor_store_rollback(a);
+    CU_ASSERT_EQUAL(candor_store_delivery_find(a, "g3", 1000, 0, &delivered, &path), CANDOR_ENOTFOUND);
+    CU_ASSERT_EQUAL(candor_store_delivery_find(b, "g3", 1000, 0, &delivered, &path), CANDOR_ENOTFOUND);
+    candor_store_rollback(a);   /* harmless without a group */
+
+    /* a call inside that rolled the group back: the commit fails */
+    CU_ASSERT_EQUAL(candor_store_begin(a), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor_store_delivery_record(a, "g4", NULL, "/m/4", 1, 1000, 0), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor__store_begin(a), CANDOR_OK);   /* as candor_ack does */
+    candor__store_rollback(a);
+    CU_ASSERT_EQUAL(candor_store_commit(a), CANDOR_ERROR);
+    CU_ASSERT_EQUAL(candor_store_delivery_find(b, "g4", 1000, 0, &delivered, &path), CANDOR_ENOTFOUND);
+    /* and the handle works on */
+    CU_ASSERT_EQUAL(candor_store_delivery_record(a, "g5", NULL, "/m/5", 1, 1000, 0), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor_store_delivery_find(b, "g5", 1000, 0, &delivered, &path), CANDOR_OK);
+    candor_free(path);
+    path = NULL;
+
+    /* nested: only the outermost commit counts */
+    CU_ASSERT_EQUAL(candor_store_begin(a), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor_store_begin(a), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor_store_delivery_record(a, "g6", NULL, "/m/6", 1, 1000, 0), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor_store_commit(a), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor_store_delivery_find(b, "g6", 1000, 0, &delivered, &path), CANDOR_ENOTFOUND);
+    CU_ASSERT_EQUAL(candor_store_commit(a), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor_store_delivery_find(b, "g6", 1000, 0, &delivered, &path), CANDOR_OK);
+    candor_free(path);
+
+    /* misuse */
+    CU_ASSERT_EQUAL(candor_store_commit(a), CANDOR_EINVAL);
+    CU_ASSERT_EQUAL(candor_store_begin(NULL), CANDOR_EINVAL);
+    CU_ASSERT_EQUAL(candor_store_commit(NULL), CANDOR_EINVAL);
+    candor_store_rollback(NULL);
+
+    if (!test_state_pg()) {   /* the relaxed writes inside left FULL alone */
+        struct candor_stmt *q;
+        int mode = -1;
+        if (candor__db_prepare(candor__store_db(a), "test", "PRAGMA synchronous", &q) == CANDOR_OK) {
+            if (candor__stmt_step(q) == CANDOR_DB_ROW)
+                mode = (int)candor__stmt_int64(q, 0);
+            candor__stmt_free(q);
+        }
+        CU_ASSERT_EQUAL(mode, 2);
+    }
+    candor_store_free(a);
+    candor_store_free(b);
+}
+
+static int64_t select_int(struct candor_db *db, const char *sql, int64_t bind, bool *null)
+{
+    struct candor_stmt *q;
+    int64_t v = -1;
+    *null = false;
+    if (candor__db_prepare(db, "test", sql, &q) != CANDOR_OK)
+        return -2;
+    if (bind >= 0)
+        candor__stmt_bind_int64(q, 1, bind);
+    if (candor__stmt_step(q) == CANDOR_DB_ROW) {
+        *null = candor__stmt_null(q, 0);
+        v = candor__stmt_int64(q, 0);
+    }
+    candor__stmt_free(q);
+    return v;
+}
+
+/* The SQLite backend keeps freed statements for the next prepare of the
+ * same SQL: they come back reset and unbound, two live copies of one SQL
+ * are two statements, more SQL than the cache holds still runs, and a
+ * schema change in between is seen. */
+static void test_statement_reuse(void)
+{
+    if (test_state_pg())
+        return;   /* the cache is the SQLite backend's */
+    struct candor_store *s = open_store("reuse.db", 0);
+    if (!s)
+        return;
+    struct candor_db *db = candor__store_db(s);
+    bool null;
+    CU_ASSERT_EQUAL(select_int(db, "SELECT ?1", 7, &null), 7);
+    /* the same statement again, unbound: NULL, not the old 7 */
+    CU_ASSERT_EQUAL(select_int(db, "SELECT ?1", -1, &null), 0);
+    CU_ASSERT_TRUE(null);
+    /* two live at once */
+    struct candor_stmt *q1, *q2;
+    CU_ASSERT_EQUAL(candor__db_prepare(db, "t", "SELECT ?1 + 1", &q1), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor__db_prepare(db, "t", "SELECT ?1 + 1", &q2), CANDOR_OK);
+    CU_ASSERT_PTR_NOT_EQUAL(q1, q2);
+    candor__stmt_bind_int64(q1, 1, 10);
+    candor__stmt_bind_int64(q2, 1, 20);
+    CU_ASSERT_EQUAL(candor__stmt_step(q1), CANDOR_DB_ROW);
+    CU_ASSERT_EQUAL(candor__stmt_step(q2), CANDOR_DB_ROW);
+    CU_ASSERT_EQUAL(candor__stmt_int64(q1, 0), 11);
+    CU_ASSERT_EQUAL(candor__stmt_int64(q2, 0), 21);
+    candor__stmt_free(q1);
+    candor__stmt_free(q2);
+    /* a statement freed in the middle of its rows starts over */
+    CU_ASSERT_EQUAL(candor__db_exec(db, "t", "CREATE TABLE r(v INTEGER);"
+                                    "INSERT INTO r VALUES (1),(2),(3)"), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor__db_prepare(db, "t", "SELECT v FROM r ORDER BY v", &q1), CANDOR_OK);
+    CU_ASSERT_EQUAL(candor__stmt_step(q1), CANDOR_DB_ROW);
+    CU_ASSERT_EQUAL(candor__stmt_step(q1), CANDOR_DB_ROW);
+    candor__stmt_free(q1);
+    CU_ASSERT_EQUAL(select_int(db, "SELECT v FROM r ORDER BY v", -1, &null), 1);
+    /* more distinct SQL than the cache keeps */
+    char sql[64];
+    int bad = 0;
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 200; i++) {
+            snprintf(sql, sizeof sql, "SELECT %d + ?1", i);
+            if (select_int(db, sql, 1000, &null) != 1000 + i)
+                bad++;
+        }
+    CU_ASSERT_EQUAL(bad, 0);
+    /* the schema changes under a kept statement */
+    CU_ASSERT_EQUAL(select_int(db, "SELECT count(*) FROM r", -1, &null), 3);
+    CU_ASSERT_EQUAL(candor__db_exec(db, "t", "DROP TABLE r; CREATE TABLE r(w TEXT, v INTEGER);"
+                                    "INSERT INTO r VALUES ('a', 5)"), CANDOR_OK);
+    CU_ASSERT_EQUAL(select_int(db, "SELECT count(*) FROM r", -1, &null), 1);
+    CU_ASSERT_EQUAL(select_int(db, "SELECT v FROM r ORDER BY v", -1, &null), 5);
+    /* a transaction's BEGIN and COMMIT, kept too, run again and again */
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(candor_store_begin(s), CANDOR_OK);
+        CU_ASSERT_EQUAL(candor__db_exec(db, "t", "INSERT INTO r VALUES ('b', 6)"), CANDOR_OK);
+        CU_ASSERT_EQUAL(candor_store_commit(s), CANDOR_OK);
+    }
+    CU_ASSERT_EQUAL(select_int(db, "SELECT count(*) FROM r", -1, &null), 4);
+    candor_store_free(s);
+}
+
 int main(void)
 {
     static const struct test_case cases[] = {
@@ -301,6 +473,8 @@ int main(void)
         { "synchronous mode restored", test_sync_mode_restored },
         { "claim once among handles", test_claim },
         { "PostgreSQL relaxed writes", test_pg_relaxed },
+        { "write groups: begin, commit, rollback", test_group },
+        { "prepared statements reused", test_statement_reuse },
         { NULL, NULL },
     };
     return test_main("store-delivery", cases);
