@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -340,19 +341,29 @@ static int maildir_commit(int fd, const char *dir, const char *name, const char 
     snprintf(tmp, sizeof tmp, "%s/tmp/%s", dir, name);
     snprintf(dst, sizeof dst, "%s/new/%s", dir, name);
     int err = 0;
-    const char *parts[2] = { head, body };
-    size_t lens[2] = { head_len, body_len };
-    for (int k = 0; k < 2 && !err; k++) {
-        size_t off = 0;
-        while (off < lens[k]) {
-            ssize_t w = write(fd, parts[k] + off, lens[k] - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0) {
-                err = w < 0 ? errno : EIO;
-                break;
-            }
-            off += (size_t)w;
+    /* head and body in one call (a short write goes on from where it
+     * stopped) */
+    struct iovec iov[2] = { { (void *)head, head_len }, { (void *)body, body_len } };
+    int k = 0;
+    while (k < 2 && !err) {
+        if (iov[k].iov_len == 0) {
+            k++;
+            continue;
+        }
+        ssize_t w = writev(fd, iov + k, 2 - k);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            err = w < 0 ? errno : EIO;
+            break;
+        }
+        for (size_t left = (size_t)w; k < 2 && left;) {
+            size_t t = left < iov[k].iov_len ? left : iov[k].iov_len;
+            iov[k].iov_base = (char *)iov[k].iov_base + t;
+            iov[k].iov_len -= t;
+            left -= t;
+            if (iov[k].iov_len == 0)
+                k++;
         }
     }
     if (!err && fsync(fd) != 0)
@@ -567,27 +578,34 @@ struct gc_job {
     char err[200];
     bool done, async;
     char *owned;                  /* async: the strings above, one block */
+    pthread_cond_t cond;          /* sync: its session waits on it */
     struct gc_job *next;
 };
 
 static pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t gc_cond = PTHREAD_COND_INITIALIZER;
 static struct gc_job *gc_head, **gc_tail = &gc_head;
 static bool gc_running;
+static atomic_int gc_inflight;    /* sessions inside lmtpd_deliver() */
 static int gc_waiters;            /* queued synchronous jobs */
 
-/* Run N jobs of one configuration on W's store for it. */
-static void gc_run_conf(struct lmtpd_worker *w, struct gc_job **jobs, size_t n)
+/* Every job of a batch gets status ST (and the message in candor_errmsg()):
+ * none of the batch's writes were kept. */
+static void gc_fail_all(struct gc_job **jobs, size_t n, candor_status_t st, const char *what)
 {
-    struct lmtpd_conf *conf = jobs[0]->conf;
-    struct candor_store *store = worker_store(w, conf);
-    if (!store) {
-        for (size_t i = 0; i < n; i++) {
-            jobs[i]->ack_st = jobs[i]->rec_st = CANDOR_EIO;
-            snprintf(jobs[i]->err, sizeof jobs[i]->err, "state unavailable");
-        }
-        return;
+    for (size_t i = 0; i < n; i++) {
+        candor_ack_free(jobs[i]->ack);
+        jobs[i]->ack = NULL;
+        jobs[i]->ack_st = jobs[i]->rec_st = st;
+        snprintf(jobs[i]->err, sizeof jobs[i]->err, "%s: %s", what, candor_errmsg());
     }
+}
+
+/* Run N jobs of one configuration on STORE, in one transaction when GROUP.
+ * Returns the status that made the group fail (every job failed with it),
+ * else CANDOR_OK. */
+static candor_status_t gc_run_store(struct candor_store *store, struct lmtpd_conf *conf,
+                                    struct gc_job **jobs, size_t n, bool group)
+{
     const struct candor_message *msgs[GC_MAX];
     const struct candor_result *ress[GC_MAX];
     const candor_envelope_t *envs[GC_MAX];
@@ -595,12 +613,25 @@ static void gc_run_conf(struct lmtpd_worker *w, struct gc_job **jobs, size_t n)
     candor_status_t sts[GC_MAX];
     size_t idx[GC_MAX], k = 0;
     lmtpd_store_write_begin(conf);
+    candor_status_t gst = group ? candor_store_begin(store) : CANDOR_OK;
+    if (gst != CANDOR_OK) {
+        gc_fail_all(jobs, n, gst, "state");
+        lmtpd_store_write_end(conf);
+        return gst;
+    }
     for (size_t i = 0; i < n; i++) {
         struct gc_job *j = jobs[i];
         if (j->key) {
             j->rec_st = candor_store_delivery_record(store, j->key, j->msgid, j->path,
                                                      j->delivered, 0, j->keep);
             if (j->rec_st != CANDOR_OK) {
+                if (group) {   /* the transaction may be gone: none of it counts */
+                    gst = j->rec_st;
+                    gc_fail_all(jobs, n, gst, "delivery log");
+                    candor_store_rollback(store);
+                    lmtpd_store_write_end(conf);
+                    return gst;
+                }
                 snprintf(j->err, sizeof j->err, "delivery log: %s", candor_errmsg());
                 continue;
             }
@@ -622,14 +653,58 @@ static void gc_run_conf(struct lmtpd_worker *w, struct gc_job **jobs, size_t n)
                 snprintf(j->err, sizeof j->err, "%s", candor_errmsg());
         }
     }
+    if (group && (gst = candor_store_commit(store)) != CANDOR_OK) {
+        /* nothing was kept: no row, no decision (an acknowledgement
+         * decided in it must not go out), so every waiting session
+         * answers 451 and the MTA retries */
+        gc_fail_all(jobs, n, gst, "state commit");
+        candor_store_rollback(store);
+    }
     lmtpd_store_write_end(conf);
+    return gst;
 }
 
+/* Run N jobs of one configuration on W's store for it. When a session
+ * waits for one of them, all of their writes (delivery-log rows, the
+ * delivered=1 marks of earlier messages, the decisions) go into one
+ * transaction and one commit: the commit waits for the disk anyway, and
+ * one commit writes each changed page once (one commit each made three
+ * per message: the row, the decisions, the mark). Jobs nobody waits for
+ * (marks only) are written each on its own without waiting for the disk.
+ * A group that fails for another reason than a busy or absent state is
+ * run again write by write, as before there were groups: one message
+ * whose decision cannot be made then costs only its own acknowledgement
+ * (delivered without a ticket), never the 451 of the whole group. */
+static void gc_run_conf(struct lmtpd_worker *w, struct gc_job **jobs, size_t n)
+{
+    struct lmtpd_conf *conf = jobs[0]->conf;
+    struct candor_store *store = worker_store(w, conf);
+    if (!store) {
+        for (size_t i = 0; i < n; i++) {
+            jobs[i]->ack_st = jobs[i]->rec_st = CANDOR_EIO;
+            snprintf(jobs[i]->err, sizeof jobs[i]->err, "state unavailable");
+        }
+        return;
+    }
+    bool group = false;
+    for (size_t i = 0; i < n; i++)
+        group |= !jobs[i]->async;
+    candor_status_t st = gc_run_store(store, conf, jobs, n, group);
+    if (group && st != CANDOR_OK && st != CANDOR_ETEMPFAIL)
+        gc_run_store(store, conf, jobs, n, false);
+}
+
+/* The commits' own store handle, used by one leader at a time
+ * (gc_running, under gc_lock). One handle for every commit rather than the
+ * leader's session handle: SQLite keeps its page cache only while no other
+ * handle wrote, so with the sessions taking turns to lead, every commit
+ * began by reading back the pages the previous one had changed. */
+static struct lmtpd_worker gc_w;
+
 /* Lead one commit: take up to GC_MAX queued jobs (in order), run them per
- * configuration (OWN's on W's store; others, left by a SIGHUP, on a store
- * of their own, so W's handle stays the one its session holds), mark them
- * done. Called and returns with gc_lock held. */
-static void gc_lead(struct lmtpd_worker *w, const struct lmtpd_conf *own)
+ * configuration (each on gc_w: a configuration left by a SIGHUP swaps the
+ * handle, rare), mark them done. Called and returns with gc_lock held. */
+static void gc_lead(void)
 {
     struct gc_job *batch[GC_MAX];
     size_t n = 0;
@@ -652,13 +727,7 @@ static void gc_lead(struct lmtpd_worker *w, const struct lmtpd_conf *own)
                 same[m++] = batch[k];
                 taken[k] = true;
             }
-        if (batch[i]->conf == own) {
-            gc_run_conf(w, same, m);
-        } else {
-            struct lmtpd_worker other = { NULL, NULL };
-            gc_run_conf(&other, same, m);
-            lmtpd_worker_close(&other);
-        }
+        gc_run_conf(&gc_w, same, m);
     }
     for (size_t i = 0; i < n; i++) {
         if (batch[i]->async) {
@@ -671,41 +740,52 @@ static void gc_lead(struct lmtpd_worker *w, const struct lmtpd_conf *own)
         }
     }
     pthread_mutex_lock(&gc_lock);
+    /* wake only whom it concerns: the sessions whose jobs are done, and
+     * the first one still queued, to lead the next commit (a broadcast
+     * woke every waiting session for each commit, most of them to sleep
+     * again) */
     for (size_t i = 0; i < n; i++)
         if (batch[i]) {
             batch[i]->done = true;
             gc_waiters--;
+            pthread_cond_signal(&batch[i]->cond);
         }
     gc_running = false;
-    pthread_cond_broadcast(&gc_cond);
+    for (struct gc_job *q = gc_head; q; q = q->next)
+        if (!q->async) {
+            pthread_cond_signal(&q->cond);
+            break;
+        }
 }
 
 /* Queue J and wait until it is done (leading a commit when none runs). */
-static void gc_submit(struct lmtpd_worker *w, struct gc_job *j)
+static void gc_submit(struct gc_job *j)
 {
     j->ack_st = j->rec_st = CANDOR_OK;
     j->ack = NULL;
     j->done = j->async = false;
     j->next = NULL;
+    pthread_cond_init(&j->cond, NULL);
     pthread_mutex_lock(&gc_lock);
     *gc_tail = j;
     gc_tail = &j->next;
     gc_waiters++;
     while (!j->done) {
         if (gc_running)
-            pthread_cond_wait(&gc_cond, &gc_lock);
+            pthread_cond_wait(&j->cond, &gc_lock);
         else
-            gc_lead(w, j->conf);
+            gc_lead();
     }
     /* jobs nobody waits for (async) are left: take them along */
     while (gc_head && gc_waiters == 0 && !gc_running)
-        gc_lead(w, j->conf);
+        gc_lead();
     pthread_mutex_unlock(&gc_lock);
+    pthread_cond_destroy(&j->cond);   /* signalled under gc_lock: nobody holds it now */
 }
 
 /* Queue a job nobody waits for (heap-allocated, freed when run): run it
  * now when no commit is under way, else it goes with the next one. */
-static void gc_post(struct lmtpd_worker *w, struct gc_job *j)
+static void gc_post(struct gc_job *j)
 {
     j->ack_st = j->rec_st = CANDOR_OK;
     j->ack = NULL;
@@ -715,9 +795,10 @@ static void gc_post(struct lmtpd_worker *w, struct gc_job *j)
     pthread_mutex_lock(&gc_lock);
     *gc_tail = j;
     gc_tail = &j->next;
-    struct lmtpd_conf *own = j->conf;   /* J may be freed by the first round */
-    while (gc_head && gc_waiters == 0 && !gc_running)
-        gc_lead(w, own);
+    /* while a delivery is under way its commit will take J along (one
+     * commit for both): lead now only when none is */
+    while (gc_head && gc_waiters == 0 && !gc_running && atomic_load(&gc_inflight) == 0)
+        gc_lead();
     pthread_mutex_unlock(&gc_lock);
 }
 
@@ -745,7 +826,7 @@ void lmtpd_deliver_finish(struct lmtpd_worker *w, struct lmtpd_conf *conf, const
             j->keep = conf->redelivery_window * 4;
             atomic_fetch_add(&conf->refs, 1);
             j->conf = conf;
-            gc_post(w, j);
+            gc_post(j);
         } else {
             free(j);
             free(block);
@@ -857,6 +938,7 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
                    struct lmtpd_pending *out)
 {
     memset(out, 0, sizeof *out);
+    atomic_fetch_add(&gc_inflight, 1);
     char note[512] = "";
     const char *status = "tempfail";
     const char *intent = "-", *reason = "-", *ticket = "-", *decision = "-";
@@ -1012,7 +1094,7 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         job.res = res;
         job.env = &cenv;
     }
-    gc_submit(w, &job);
+    gc_submit(&job);
     if (job.rec_st != CANDOR_OK) {
         candor_ack_free(job.ack);
         snprintf(note, sizeof note, "error=%s", job.err);
@@ -1091,6 +1173,7 @@ failed:
     }
 
 done:
+    atomic_fetch_sub(&gc_inflight, 1);
     for (size_t i = 0; i < env->n_rcpts; i++)
         result[i] = outcome;
     {
