@@ -308,7 +308,7 @@ static void maildir_name(char *name, size_t size)
     gettimeofday(&tv, NULL);
     unsigned long q = atomic_fetch_add(&lmtpd.seq, 1) + 1;
     snprintf(name, size, "%ld.M%06ldP%dQ%lu.%s", (long)tv.tv_sec, (long)tv.tv_usec,
-             (int)getpid(), q, lmtpd.hostname);
+             lmtpd.pid ? lmtpd.pid : (int)getpid(), q, lmtpd.hostname);
 }
 
 /* Create NAME in DIR/tmp/ (O_EXCL) into *FD: invisible to readers until
@@ -798,6 +798,14 @@ static void gc_post(struct gc_job *j)
     /* while a delivery is under way its commit will take J along (one
      * commit for both): lead now only when none is */
     while (gc_head && gc_waiters == 0 && !gc_running && atomic_load(&gc_inflight) == 0)
+        gc_lead();
+    pthread_mutex_unlock(&gc_lock);
+}
+
+void lmtpd_deliver_flush(void)
+{
+    pthread_mutex_lock(&gc_lock);
+    while (gc_head && !gc_running)
         gc_lead();
     pthread_mutex_unlock(&gc_lock);
 }

@@ -77,6 +77,7 @@ struct lmtpd_conf {
 struct lmtpd {
     struct lmtpd_opts opts;
     char hostname[256];           /* for maildir names (/ and : escaped) and greetings */
+    int pid;                      /* set before the threads start (0: ask getpid) */
     pthread_mutex_t lock;
     pthread_cond_t idle;
     _Atomic(struct lmtpd_conf *) conf;  /* current; swapped under lock */
@@ -150,6 +151,9 @@ void lmtpd_deliver_finish(struct lmtpd_worker *w, struct lmtpd_conf *conf, const
 void lmtpd_ack_handover(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *qid,
                         struct lmtpd_pending *p);
 void lmtpd_pending_free(struct lmtpd_pending *p);
+/* Write the delivered marks still queued for the next commit (at exit,
+ * once the sessions have ended). */
+void lmtpd_deliver_flush(void);
 
 /* ack.c */
 /* Hand TICKET's acknowledgement MESSAGE to the sendmail command for

@@ -601,6 +601,7 @@ int main(int argc, char **argv)
     }
 
     char host[256] = "localhost";
+    lmtpd.pid = (int)getpid();
     gethostname(host, sizeof host - 1);
     size_t j = 0;
     for (const char *p = host; *p && j + 5 < sizeof lmtpd.hostname; p++) {
@@ -760,6 +761,7 @@ int main(int argc, char **argv)
         pthread_cond_wait(&lmtpd.idle, &lmtpd.lock);
     pthread_mutex_unlock(&lmtpd.lock);
     free(pool.queue);
+    lmtpd_deliver_flush();
     lmtpd_retry_stop();
     if (o->pid_file)
         unlink(o->pid_file);
