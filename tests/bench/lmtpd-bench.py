@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(here, "..", "lmtpd"))
 os.environ.setdefault("CANDOR_SOURCE", os.path.abspath(os.path.join(here, "..", "..")))
 os.environ.setdefault("CANDOR_BUILD", os.path.join(os.environ["CANDOR_SOURCE"], "build"))
 os.environ.setdefault("CANDOR_SHARED", os.path.join(os.environ["CANDOR_SOURCE"], "..", "shared"))
-from lmtpdtest import Daemon, Sandbox, sandbox_problem  # noqa: E402
+from lmtpdtest import Daemon, Sandbox, free_port, sandbox_problem  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--messages", type=int, default=1000)
@@ -39,6 +39,10 @@ ap.add_argument("--lmtp-cache", action="store_true",
                      " = yes) instead of the sandbox's one connection per message")
 ap.add_argument("--postconf", action="append", default=[], metavar="NAME=VALUE",
                 help="another main.cf setting for this run (repeatable)")
+ap.add_argument("--sink", action="store_true",
+                help="a third path in every round: the same Postfix over LMTP to smtp-sink -L,"
+                     " a server that does no delivery work (no file, no fsync): the most any"
+                     " LMTP delivery agent could reach on this machine")
 a = ap.parse_args()
 if a.lmtp_cache:
     a.postconf.insert(0, "lmtp_connection_cache_on_demand=yes")
@@ -79,6 +83,7 @@ with open(msgfile, "w") as f:
     f.write(MESSAGE)
 sb = Sandbox(base)
 d = None
+sink = None
 
 
 # CPU time of everything the bench starts (Postfix, the daemon, smtp-source,
@@ -134,18 +139,28 @@ def proc_cpu(pid):
         return float("nan"), float("nan")
 
 
+def sink_count():
+    """Deliveries to the sink so far, from Postfix's log."""
+    try:
+        with open(sb.info["MAIL_SANDBOX_LOG"], errors="replace") as f:
+            return sum(1 for ln in f if "to=<bench@sink.example>" in ln and "status=sent" in ln)
+    except OSError:
+        return 0
+
+
 def run(to, newdir, n, cpu=None, dcpu=None):
-    start = count(newdir)
+    counter = (lambda: count(newdir)) if newdir else sink_count
+    start = counter()
     c0 = cg_cpu()
     u0, s0 = proc_cpu(d.proc.pid)
     t0 = time.time()
     subprocess.run(["smtp-source", "-s", str(a.sessions), "-m", str(n), "-d", "-F", msgfile,
                     "-f", "alice@customer.example", "-t", to, "127.0.0.1:%d" % sb.smtp_port],
                    check=True, capture_output=True, timeout=3600)
-    last, seen = time.time(), count(newdir)
+    last, seen = time.time(), counter()
     while seen < start + n:
         time.sleep(0.02)
-        now = count(newdir)
+        now = counter()
         if now != seen:
             seen, last = now, time.time()
         elif time.time() - last > 60:   # no progress for a minute: say why
@@ -155,7 +170,7 @@ def run(to, newdir, n, cpu=None, dcpu=None):
                 seen - start, n, bounced or "0", sb.log))
     if cpu is not None:
         cpu.append((cg_cpu() - c0) / n)
-    if dcpu is not None:
+    if dcpu is not None and d.proc:
         u1, s1 = proc_cpu(d.proc.pid)
         dcpu.append(((u1 - u0) / n, (s1 - s0) / n))
     return n / (time.time() - t0)
@@ -175,6 +190,19 @@ try:
         subprocess.run(["postconf", "-c", etc, "-e"] + a.postconf, check=True)
         subprocess.run(["postfix", "-c", etc, "reload"], check=True, capture_output=True)
         time.sleep(1)
+    if a.sink:
+        sink_port = free_port()
+        sink = subprocess.Popen(["smtp-sink", "-L", "-u", "nobody", "-m", "1000",
+                                 "127.0.0.1:%d" % sink_port, "1000"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        etc = os.path.join(sb.dir, "etc")
+        subprocess.run(["postconf", "-c", etc, "-e",
+                        "relay_domains = shop.example, sink.example",
+                        "transport_maps = inline:{ shop.example=lmtp:inet:127.0.0.1:%d, "
+                        "sink.example=lmtp:inet:127.0.0.1:%d }" % (sb.lmtp_port, sink_port)],
+                       check=True)
+        subprocess.run(["postfix", "-c", etc, "reload"], check=True, capture_output=True)
+        time.sleep(1)
     os.makedirs(os.path.join(base, "daemon"))
     extra = ["--sendmail", sb.sendmail, "--address", "support@shop.example"]
     if a.no_ack:
@@ -185,6 +213,8 @@ try:
     virtual_new = os.path.join(sb.customers, "new")
     run("support@shop.example", candor_new, 50)        # warm-up, both paths
     run("bench@customer.example", virtual_new, 50)
+    if a.sink:
+        run("bench@sink.example", None, 50)
     # the warm-up's one acknowledgement lands in the customers' maildir too:
     # let it arrive before the virtual(8) rounds count that maildir
     t0 = time.time()
@@ -194,7 +224,7 @@ try:
     time.sleep(1)
     with open(d.log) as f:
         warm_lines = sum(1 for _ in f)
-    rc, rv, cc, cv, dc = [], [], [], [], []
+    rc, rv, cc, cv, dc, rs, cs = [], [], [], [], [], [], []
     # the order alternates round by round (candor first, then virtual
     # first, ...): the machine's state drifts during a run (on this VM's
     # journal-less ext4 every file created costs more while many inodes
@@ -207,10 +237,15 @@ try:
         else:
             rv.append(run("bench@customer.example", virtual_new, a.messages, cv))
             rc.append(run("support@shop.example", candor_new, a.messages, cc, dc))
+        if a.sink:   # after both, alternating with them would change their order
+            rs.append(run("bench@sink.example", None, a.messages, cs))
         print("round %d (%s first): candor-lmtpd %.1f msg/s, virtual %.1f msg/s, ratio %.0f%%; "
-              "CPU per message, whole pipeline: %.2f ms vs %.2f ms" % (
+              "CPU per message, whole pipeline: %.2f ms vs %.2f ms%s" % (
                   i + 1, "candor" if i % 2 == 0 else "virtual", rc[-1], rv[-1],
-                  100 * rc[-1] / rv[-1], 1000 * cc[-1], 1000 * cv[-1]), flush=True)
+                  100 * rc[-1] / rv[-1], 1000 * cc[-1], 1000 * cv[-1],
+                  "; LMTP to smtp-sink %.1f msg/s (%.0f%% of virtual), %.2f ms" % (
+                      rs[-1], 100 * rs[-1] / rv[-1], 1000 * cs[-1]) if a.sink else ""),
+              flush=True)
     with open(d.log) as f:
         lines = f.readlines()[warm_lines:]
     cpu = sorted(float(m.group(1)) for m in (re.search(r" cpu=([0-9.]+)", ln) for ln in lines
@@ -231,6 +266,13 @@ try:
     ratios = [c / v for c, v in zip(rc, rv)]
     print("median of the per-round ratios:     %.0f%% (the load drifts between rounds)" % (
         100 * statistics.median(ratios)))
+    if a.sink:
+        print("Postfix -> LMTP -> smtp-sink (no delivery work): median %.1f msg/s, %.0f%% of virtual"
+              " (median of the per-round ratios %.0f%%), CPU per message %.2f ms: the ceiling of"
+              " an LMTP delivery agent here" % (
+                  statistics.median(rs), 100 * statistics.median(rs) / mv,
+                  100 * statistics.median([x / v for x, v in zip(rs, rv)]),
+                  1000 * statistics.median(cs)))
     print("CPU per message of the whole pipeline (Postfix, delivery, smtp-source; median): "
           "candor-lmtpd path %.2f ms, virtual path %.2f ms" % (
               1000 * statistics.median(cc), 1000 * statistics.median(cv)))
@@ -241,6 +283,9 @@ try:
     print("daemon wall time per message (DATA to durable): p50 %.2f ms, p99 %.2f ms" % (
         1000 * pct(wall, 50), 1000 * pct(wall, 99)))
 finally:
+    if sink:
+        sink.terminate()
+        sink.wait()
     if d:
         d.stop()
     sb.stop()
