@@ -707,9 +707,13 @@ static void gc_run_conf(struct lmtpd_worker *w, struct gc_job **jobs, size_t n)
 static struct lmtpd_worker gc_w;
 
 /* Lead one commit: take up to GC_MAX queued jobs (in order), run them per
- * configuration (each on gc_w: a configuration left by a SIGHUP swaps the
- * handle, rare), mark them done. Called and returns with gc_lock held. */
-static void gc_lead(void)
+ * configuration, mark them done. An SQLite state's on gc_w (a
+ * configuration left by a SIGHUP swaps the handle, rare); a PostgreSQL
+ * state's on the leader W's own handle when it is OWN's (W may be NULL),
+ * else on a handle of its own (measured: with every commit on one
+ * connection, PostgreSQL ran 5-8% slower). Called and returns with
+ * gc_lock held. */
+static void gc_lead(struct lmtpd_worker *w, const struct lmtpd_conf *own)
 {
     struct gc_job *batch[GC_MAX];
     size_t n = 0;
@@ -732,7 +736,16 @@ static void gc_lead(void)
                 same[m++] = batch[k];
                 taken[k] = true;
             }
-        gc_run_conf(&gc_w, same, m);
+        struct lmtpd_conf *c = batch[i]->conf;
+        if (!c->state_server) {
+            gc_run_conf(&gc_w, same, m);
+        } else if (w && c == own) {
+            gc_run_conf(w, same, m);
+        } else {
+            struct lmtpd_worker other = { NULL, NULL };
+            gc_run_conf(&other, same, m);
+            lmtpd_worker_close(&other);
+        }
     }
     for (size_t i = 0; i < n; i++) {
         if (batch[i]->async) {
@@ -764,7 +777,7 @@ static void gc_lead(void)
 }
 
 /* Queue J and wait until it is done (leading a commit when none runs). */
-static void gc_submit(struct gc_job *j)
+static void gc_submit(struct lmtpd_worker *w, struct gc_job *j)
 {
     j->ack_st = j->rec_st = CANDOR_OK;
     j->ack = NULL;
@@ -779,18 +792,18 @@ static void gc_submit(struct gc_job *j)
         if (gc_running)
             pthread_cond_wait(&j->cond, &gc_lock);
         else
-            gc_lead();
+            gc_lead(w, j->conf);
     }
     /* jobs nobody waits for (async) are left: take them along */
     while (gc_head && gc_waiters == 0 && !gc_running)
-        gc_lead();
+        gc_lead(w, j->conf);
     pthread_mutex_unlock(&gc_lock);
     pthread_cond_destroy(&j->cond);   /* signalled under gc_lock: nobody holds it now */
 }
 
 /* Queue a job nobody waits for (heap-allocated, freed when run): run it
  * now when no commit is under way, else it goes with the next one. */
-static void gc_post(struct gc_job *j)
+static void gc_post(struct lmtpd_worker *w, struct gc_job *j)
 {
     j->ack_st = j->rec_st = CANDOR_OK;
     j->ack = NULL;
@@ -804,10 +817,11 @@ static void gc_post(struct gc_job *j)
      * (one commit for both): lead now only when none is. PostgreSQL: the
      * mark is an asynchronous commit of its own (no group there), better
      * written now than on the next leader's path */
-    bool defer = !j->conf->state_server;
+    struct lmtpd_conf *own = j->conf;   /* J may be freed by the first round */
+    bool defer = !own->state_server;
     while (gc_head && gc_waiters == 0 && !gc_running &&
            (!defer || atomic_load(&gc_inflight) == 0))
-        gc_lead();
+        gc_lead(w, own);
     pthread_mutex_unlock(&gc_lock);
 }
 
@@ -815,7 +829,7 @@ void lmtpd_deliver_flush(void)
 {
     pthread_mutex_lock(&gc_lock);
     while (gc_head && !gc_running)
-        gc_lead();
+        gc_lead(NULL, NULL);
     pthread_mutex_unlock(&gc_lock);
 }
 
@@ -843,7 +857,7 @@ void lmtpd_deliver_finish(struct lmtpd_worker *w, struct lmtpd_conf *conf, const
             j->keep = conf->redelivery_window * 4;
             atomic_fetch_add(&conf->refs, 1);
             j->conf = conf;
-            gc_post(j);
+            gc_post(w, j);
         } else {
             free(j);
             free(block);
@@ -1111,7 +1125,7 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         job.res = res;
         job.env = &cenv;
     }
-    gc_submit(&job);
+    gc_submit(w, &job);
     if (job.rec_st != CANDOR_OK) {
         candor_ack_free(job.ack);
         snprintf(note, sizeof note, "error=%s", job.err);
