@@ -612,6 +612,8 @@ static candor_status_t gc_run_store(struct candor_store *store, struct lmtpd_con
     struct candor_ack *outs[GC_MAX];
     candor_status_t sts[GC_MAX];
     size_t idx[GC_MAX], k = 0;
+    for (size_t i = 0; i < n; i++)   /* (again, after a failed group) */
+        jobs[i]->ack_st = jobs[i]->rec_st = CANDOR_OK;
     lmtpd_store_write_begin(conf);
     candor_status_t gst = group ? candor_store_begin(store) : CANDOR_OK;
     if (gst != CANDOR_OK) {
@@ -669,8 +671,9 @@ static candor_status_t gc_run_store(struct candor_store *store, struct lmtpd_con
  * writes (delivery-log rows, the delivered=1 marks of earlier messages,
  * the decisions) go into one transaction and one commit: the commit waits
  * for the disk anyway, and one commit writes each changed page once (one
- * commit each made three per message: the row, the decisions, the mark). Jobs nobody waits for
- * (marks only) are written each on its own without waiting for the disk.
+ * commit each made three per message: the row, the decisions, the mark).
+ * Jobs nobody waits for (marks only) are written each on its own without
+ * waiting for the disk.
  * A group that fails for another reason than a busy or absent state is
  * run again write by write, as before there were groups: one message
  * whose decision cannot be made then costs only its own acknowledgement
