@@ -306,18 +306,30 @@ try:
 finally:
     d.stop(signal.SIGKILL)
 
-os.makedirs(os.path.join(tmp, "lmtpd-big"))
-d = Daemon({}, extra_args=["--no-ack"], workdir=os.path.join(tmp, "lmtpd-big"))
-config_copy(d.config, 5 << 20)
-try:
+def config_daemon(name, extra=(), pad_to=0):
+    """A daemon (no acknowledgements) in tmp/NAME on the shipped
+    configuration padded to about PAD_TO bytes."""
+    os.makedirs(os.path.join(tmp, name))
+    d = Daemon({}, extra_args=["--no-ack"] + list(extra), workdir=os.path.join(tmp, name))
+    config_copy(d.config, pad_to)
+    return d
+
+
+def start_refused(d):
+    """Start D, which should exit at once: its exit status and log."""
     d.start(wait=False)
     try:
         d.proc.wait(60)
     except subprocess.TimeoutExpired:
         pass
-    log = d.read_log()
+    return d.proc.returncode, d.read_log()
+
+
+d = config_daemon("lmtpd-big", pad_to=5 << 20)
+try:
+    rc, log = start_refused(d)
     r.check("lmtpd: refuses a 5 MiB configuration at start (exit 2, max_config_bytes)",
-            d.proc.returncode == 2 and "max_config_bytes" in log, (d.proc.returncode, log[-300:]))
+            rc == 2 and "max_config_bytes" in log, (rc, log[-300:]))
 finally:
     d.stop(signal.SIGKILL)
 
@@ -341,10 +353,7 @@ def delivers(d, msgid):
 
 
 # --max-config-bytes raises the cap: the 5 MiB configuration starts and delivers.
-os.makedirs(os.path.join(tmp, "lmtpd-raised"))
-d = Daemon({}, extra_args=["--no-ack", "--max-config-bytes", "8M"],
-           workdir=os.path.join(tmp, "lmtpd-raised"))
-config_copy(d.config, 5 << 20)
+d = config_daemon("lmtpd-raised", ["--max-config-bytes", "8M"], 5 << 20)
 try:
     try:
         d.start()
@@ -358,29 +367,18 @@ finally:
     d.stop(signal.SIGKILL)
 
 # --max-config-bytes lowers it: the shipped (~80 kB) configuration refused at start.
-os.makedirs(os.path.join(tmp, "lmtpd-lowered"))
-d = Daemon({}, extra_args=["--no-ack", "--max-config-bytes", "10k"],
-           workdir=os.path.join(tmp, "lmtpd-lowered"))
-config_copy(d.config)
+d = config_daemon("lmtpd-lowered", ["--max-config-bytes", "10k"])
 try:
-    d.start(wait=False)
-    try:
-        d.proc.wait(60)
-    except subprocess.TimeoutExpired:
-        pass
-    log = d.read_log()
+    rc, log = start_refused(d)
     r.check("lmtpd: --max-config-bytes 10k refuses the shipped configuration at start (exit 2)",
-            d.proc.returncode == 2 and "%s:0:" % d.config in log and "max_config_bytes" in log
-            and "larger than 10240 bytes" in log, (d.proc.returncode, log[-300:]))
+            rc == 2 and "%s:0:" % d.config in log and "max_config_bytes" in log
+            and "larger than 10240 bytes" in log, (rc, log[-300:]))
 finally:
     d.stop(signal.SIGKILL)
 
 # ... and on a SIGHUP reload: a configuration grown past it is refused and
 # the old one kept; one within it is taken.
-os.makedirs(os.path.join(tmp, "lmtpd-reload"))
-d = Daemon({}, extra_args=["--no-ack", "--max-config-bytes", "200k"],
-           workdir=os.path.join(tmp, "lmtpd-reload"))
-config_copy(d.config)
+d = config_daemon("lmtpd-reload", ["--max-config-bytes", "200k"])
 NAME = "lmtpd: --max-config-bytes 200k on reload"
 try:
     try:
