@@ -170,7 +170,7 @@ def run(to, newdir, n, cpu=None, dcpu=None):
                 seen - start, n, bounced or "0", sb.log))
     if cpu is not None:
         cpu.append((cg_cpu() - c0) / n)
-    if dcpu is not None and d.proc:
+    if dcpu is not None:
         u1, s1 = proc_cpu(d.proc.pid)
         dcpu.append(((u1 - u0) / n, (s1 - s0) / n))
     return n / (time.time() - t0)

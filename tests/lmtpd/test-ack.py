@@ -126,16 +126,29 @@ finally:
 
 # 4. periodic retry: a failed hand-over is retried while the daemon runs,
 # with a backoff, once it works it is sent exactly once
-mode("fail")
-n = len(sent())
-os.makedirs(os.path.join(tmp, "retry"))
-d = Daemon({"ack-retry-interval": "1", "ack-retry-max-interval": "2"}, extra_args=args,
-           workdir=os.path.join(tmp, "retry")).start()
+def failed_handover(name, max_interval, who, msgid):
+    """With sendmail failing, a daemon in tmp/NAME (retry every second, at
+    most every MAX_INTERVAL) delivers WHO's MSGID and fails to hand its
+    acknowledgement over. Returns the daemon and the count of mail sent
+    before; checks the 250 and the failed hand-over."""
+    mode("fail")
+    before = len(sent())
+    os.makedirs(os.path.join(tmp, name))
+    dm = Daemon({"ack-retry-interval": "1", "ack-retry-max-interval": max_interval},
+                extra_args=args, workdir=os.path.join(tmp, name)).start()
+    try:
+        dr = deliver(dm, who, msgid)
+        r.check(name + ": delivered 250", dr == [250], dr)
+        r.check(name + ": the session's hand-over failed", wait_for(
+            lambda: "left pending (sendmail failed)" in dm.read_log(), 10))
+    except BaseException:
+        dm.stop()
+        raise
+    return dm, before
+
+
+d, n = failed_handover("retry", "2", "erin@customer.example", "e1@customer.example")
 try:
-    dr = deliver(d, "erin@customer.example", "e1@customer.example")
-    r.check("retry: delivered 250", dr == [250], dr)
-    r.check("retry: the session's hand-over failed", wait_for(
-        lambda: "left pending (sendmail failed)" in d.read_log(), 10))
     r.check("retry: periodic attempts while sendmail fails, backing off", wait_for(
         lambda: "still pending (attempt 2; next in 2 s)" in d.read_log(), 15), d.read_log()[-800:])
     mode("ok")
@@ -158,16 +171,8 @@ finally:
 # over: its fresh hand-over mark is left alone, neither sent again nor
 # taken for sent, until that daemon releases it (its sendmail failed);
 # then this daemon's retry sends it, once
-mode("fail")
-n = len(sent())
-os.makedirs(os.path.join(tmp, "shared"))
-d = Daemon({"ack-retry-interval": "1", "ack-retry-max-interval": "1"}, extra_args=args,
-           workdir=os.path.join(tmp, "shared")).start()
+d, n = failed_handover("shared", "1", "gina@customer.example", "g1@customer.example")
 try:
-    dr = deliver(d, "gina@customer.example", "g1@customer.example")
-    r.check("shared: delivered 250", dr == [250], dr)
-    r.check("shared: the session's hand-over failed", wait_for(
-        lambda: "left pending (sendmail failed)" in d.read_log(), 10))
     db = sqlite3.connect(d.state, timeout=10)
     tickets = [t for (t,) in db.execute("SELECT ticket FROM acks WHERE status = 'pending'")]
     r.check("shared: one acknowledgement pending", len(tickets) == 1, tickets)
