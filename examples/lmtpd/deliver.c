@@ -547,6 +547,7 @@ static struct candor_store *worker_store(struct lmtpd_worker *w, struct lmtpd_co
 
 static void find_pending(struct candor_store *store, const char *ticket,
                          struct lmtpd_pending *out);
+static void log_clean(char *s, bool blanks);
 
 /* ---- group commit of the delivery path's store writes ----
  * Each message needs, before its file is written, its acknowledgement
@@ -698,8 +699,19 @@ static void gc_run_conf(struct lmtpd_worker *w, struct gc_job **jobs, size_t n)
     for (size_t i = 0; i < n && !conf->state_server; i++)
         group |= !jobs[i]->async;
     candor_status_t st = gc_run_store(store, conf, jobs, n, group);
-    if (group && st != CANDOR_OK && st != CANDOR_ETEMPFAIL)
+    if (group && st != CANDOR_OK && st != CANDOR_ETEMPFAIL) {
+        /* every job has the group's error (gc_fail_all); the sessions
+         * waiting are the deliveries, the others delivered=1 marks */
+        size_t waiting = 0;
+        for (size_t i = 0; i < n; i++)
+            waiting += !jobs[i]->async;
+        char why[sizeof jobs[0]->err];
+        snprintf(why, sizeof why, "%s", jobs[0]->err);
+        log_clean(why, false);
+        lmtpd_log("-: state group of %zu (sessions waiting: %zu) failed (%s): run again one by one",
+                  n, waiting, why);
         gc_run_store(store, conf, jobs, n, false);
+    }
 }
 
 /* The commits' own store handle, used by one leader at a time
