@@ -67,10 +67,12 @@ def write_config(path, daemon=None, addresses=("support@shop.example",)):
 
 class Daemon:
     def __init__(self, daemon_settings=None, extra_args=(), workdir=None, port=None,
-                 maildir=None, addresses=("support@shop.example",)):
+                 maildir=None, addresses=("support@shop.example",), listen=None):
         self.dir = workdir or tempfile.mkdtemp(prefix="lmtpd-test-")
         os.chmod(self.dir, 0o755)
         self.port = port or free_port()
+        # where it listens: 127.0.0.1:PORT unless LISTEN says unix:PATH
+        self.listen = listen or "127.0.0.1:%d" % self.port
         self.config = os.path.join(self.dir, "candor.xml")
         self.state = os.path.join(self.dir, "state.db")
         self.maildir = maildir or os.path.join(self.dir, "Maildir")
@@ -82,14 +84,19 @@ class Daemon:
         self.proc = None
 
     def start(self, wait=True):
-        args = [DAEMON, "--listen", "127.0.0.1:%d" % self.port, "--maildir", self.maildir,
+        args = [DAEMON, "--listen", self.listen, "--maildir", self.maildir,
                 "--config", self.config, "--state", self.state] + self.extra
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen(args, stdout=self.logf, stderr=self.logf)
         if wait:
             for _ in range(100):
                 try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    if self.listen.startswith("unix:"):
+                        with socket.socket(socket.AF_UNIX) as s:
+                            s.settimeout(1)
+                            s.connect(self.listen[5:])
+                    else:
+                        socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                     return self
                 except OSError:
                     if self.proc.poll() is not None:
