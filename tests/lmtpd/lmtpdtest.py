@@ -15,6 +15,32 @@ SOURCE = os.environ.get("CANDOR_SOURCE", ".")
 DATADIR = os.path.abspath(os.environ.get("CANDOR_DATADIR", os.path.join(SOURCE, "lib", "data")))
 DAEMON = os.environ.get("CANDOR_LMTPD", os.path.join(BUILD, "examples", "candor-lmtpd"))
 
+# What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print
+# (CI runs this suite on a -Db_sanitize=address,undefined build), and what
+# LeakSanitizer prints when it could not check at all. The
+# daemon's stderr goes to its log file, so a report there would otherwise
+# pass unseen: every log a test's daemons wrote is scanned by
+# Report.finish() and a report fails the test.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "ERROR: UndefinedBehaviorSanitizer",
+                   "Sanitizer has encountered a fatal error")
+_daemon_logs = []
+
+
+def watch_log(path):
+    """Have Report.finish() scan PATH (a daemon's stderr) for sanitizer reports."""
+    if path not in _daemon_logs:
+        _daemon_logs.append(path)
+
+
+def sanitizer_reports(path):
+    """The lines of PATH that start a sanitizer report (empty if none)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return [ln.rstrip("\n") for ln in f if any(m in ln for m in SANITIZER_MARKS)]
+    except OSError:
+        return []
+
 
 class Report:
     def __init__(self):
@@ -34,7 +60,18 @@ class Report:
     def finish(self, skip_reason=None):
         """The last line is "N passed, N failed"; exit 1 on a failure, 77
         (skipped) when SKIP_REASON says a part could not run and nothing
-        failed."""
+        failed. A sanitizer report in any daemon log is a failure (printed
+        with its log, which holds the stack)."""
+        if _daemon_logs:
+            bad = {}
+            for path in _daemon_logs:
+                found = sanitizer_reports(path)
+                if found:
+                    bad[path] = found[:5]
+                    with open(path, encoding="utf-8", errors="replace") as f:
+                        print("---- %s (last 20000 characters)\n%s" % (path, f.read()[-20000:]))
+            self.check("no sanitizer report in the %d daemon log(s)" % len(_daemon_logs),
+                       not bad, bad)
         if skip_reason and not self.failed:
             print("SKIPPED: %s" % skip_reason)
         print("%d passed, %d failed" % (self.passed, self.failed))
@@ -77,6 +114,7 @@ class Daemon:
         self.state = os.path.join(self.dir, "state.db")
         self.maildir = maildir or os.path.join(self.dir, "Maildir")
         self.log = os.path.join(self.dir, "lmtpd.log")
+        watch_log(self.log)
         self.settings = dict(daemon_settings or {})
         self.addresses = addresses
         write_config(self.config, self.settings, addresses)

@@ -11,7 +11,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lmtpdtest import DAEMON, Daemon, Report  # noqa: E402
+from lmtpdtest import DAEMON, Daemon, Report, watch_log  # noqa: E402
 
 r = Report()
 if not shutil.which("swaks"):
@@ -105,6 +105,7 @@ for name, age in (("stale", 40 * 3600), ("young", 3600)):
     open(fn, "w").write("partial")
     os.utime(fn, (time.time() - age, time.time() - age))
 log = open(os.path.join(tmp, "log"), "wb")
+watch_log(log.name)
 p = subprocess.Popen([DAEMON, "--listen", "unix:" + sock, "--maildir", md, "--config", cfg.config,
                       "--state", os.path.join(tmp, "state.db"), "--no-ack",
                       "--pid-file", os.path.join(tmp, "pid")], stderr=log)
