@@ -346,6 +346,47 @@ def send_smtp(port, sender, rcpts, data, timeout=60):
         s.sendmail(sender, rcpts, data)
 
 
+class FakeSendmail:
+    """A scratch directory (self.dir) with an executable fake sendmail
+    (self.path) that records each hand-over in self.calls: <n>.args (its
+    arguments, one a line; the recipient is the last) and <n>.msg (the
+    message). set_mode(): ok (exit 0), fail (exit 75) or slow (3 s, then 0)."""
+
+    def __init__(self, prefix):
+        self.dir = tempfile.mkdtemp(prefix=prefix)
+        os.chmod(self.dir, 0o755)
+        self.calls = os.path.join(self.dir, "calls")
+        os.makedirs(self.calls)
+        self.path = os.path.join(self.dir, "fake-sendmail")
+        with open(self.path, "w") as f:
+            f.write("""#!/bin/sh
+mode=$(cat "%s/mode" 2>/dev/null || echo ok)
+[ "$mode" = fail ] && exit 75
+[ "$mode" = slow ] && sleep 3
+n=$(date +%%s%%N).$$
+printf '%%s\\n' "$@" > "%s/$n.args"
+cat > "%s/$n.msg"
+exit 0
+""" % (self.dir, self.calls, self.calls))
+        os.chmod(self.path, 0o755)
+
+    def set_mode(self, mode):
+        with open(os.path.join(self.dir, "mode"), "w") as f:
+            f.write(mode)
+
+    def sent(self):
+        """The recorded messages' file names (<n>.msg), oldest first."""
+        return sorted(n for n in os.listdir(self.calls) if n.endswith(".msg"))
+
+    def recipients(self):
+        """The recipient (last argument) of each recorded hand-over."""
+        out = []
+        for n in self.sent():
+            with open(os.path.join(self.calls, n[:-4] + ".args")) as f:
+                out.append(f.read().rstrip("\n").split("\n")[-1])
+        return out
+
+
 def wait_for(pred, timeout, step=0.2):
     end = time.time() + timeout
     while time.time() < end:

@@ -8,40 +8,16 @@ sendmail still finishes); --no-ack sends nothing."""
 import os
 import signal
 import sqlite3
-import stat
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lmtpdtest import Daemon, Report, message, transaction, wait_for  # noqa: E402
+from lmtpdtest import Daemon, FakeSendmail, Report, message, transaction, wait_for  # noqa: E402
 
 r = Report()
-tmp = tempfile.mkdtemp(prefix="lmtpd-ack-")
-os.chmod(tmp, 0o755)
-calls = os.path.join(tmp, "calls")
-os.makedirs(calls)
-fake = os.path.join(tmp, "fake-sendmail")
-with open(fake, "w") as f:
-    f.write("""#!/bin/sh
-# fake sendmail: MODE from the file beside it (ok | fail | slow)
-mode=$(cat "%s/mode" 2>/dev/null || echo ok)
-[ "$mode" = fail ] && exit 75
-[ "$mode" = slow ] && sleep 3
-n=$(date +%%s%%N)
-printf '%%s\\n' "$@" > "%s/$n.args"
-cat > "%s/$n.msg"
-exit 0
-""" % (tmp, calls, calls))
-os.chmod(fake, os.stat(fake).st_mode | stat.S_IEXEC | stat.S_IXGRP | stat.S_IXOTH)
-
-
-def mode(m):
-    open(os.path.join(tmp, "mode"), "w").write(m)
-
-
-def sent():
-    return sorted(n for n in os.listdir(calls) if n.endswith(".msg"))
+fs = FakeSendmail("lmtpd-ack-")   # records each hand-over; fs.set_mode(ok | fail | slow)
+tmp, calls, fake = fs.dir, fs.calls, fs.path
+mode, sent = fs.set_mode, fs.sent
 
 
 def deliver(d, who, msgid, quit=True):

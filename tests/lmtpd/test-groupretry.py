@@ -16,16 +16,13 @@ of its own; the poison 451 4.3.0 each time, no file of it anywhere, no
 acknowledgement for it; the daemon alive, exit 0 on SIGTERM."""
 import os
 import re
-import signal
 import sqlite3
-import stat
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lmtpdtest import Daemon, Report, header_fields, message, stuff  # noqa: E402
+from lmtpdtest import Daemon, FakeSendmail, Report, header_fields, message, stuff  # noqa: E402
 
 SESSIONS = 12          # concurrent LMTP sessions per burst
 PER_SESSION = 4        # messages per session
@@ -40,15 +37,8 @@ RETRY = re.compile(r"-: state group of (\d+) \(sessions waiting: (\d+)\) failed 
                    r"run again one by one$", re.M)
 
 r = Report()
-tmp = tempfile.mkdtemp(prefix="lmtpd-groupretry-")
-os.chmod(tmp, 0o755)
-calls = os.path.join(tmp, "calls")
-os.makedirs(calls)
-fake = os.path.join(tmp, "fake-sendmail")
-with open(fake, "w") as f:   # records the recipient of each acknowledgement
-    f.write('#!/bin/sh\nfor a; do last="$a"; done\ncat > /dev/null\n'
-            'echo "$last" > "%s/$$.$(date +%%s%%N)"\nexit 0\n' % calls)
-os.chmod(fake, os.stat(fake).st_mode | stat.S_IEXEC | stat.S_IXGRP | stat.S_IXOTH)
+fs = FakeSendmail("lmtpd-groupretry-")   # records the recipient of each acknowledgement
+tmp, fake = fs.dir, fs.path
 
 workdir = os.path.join(tmp, "d")
 os.makedirs(workdir)
@@ -245,10 +235,7 @@ r.check("the poison logged status=tempfail with its delivery-log error",
         len(poison_lines) == len(bad) and
         all("status=tempfail" in ln and "poison" in ln for ln in poison_lines),
         poison_lines[:3])
-acked = []
-for n in os.listdir(calls):
-    with open(os.path.join(calls, n)) as f:
-        acked.append(f.read().strip())
+acked = fs.recipients()
 r.check("no acknowledgement for the poison's sender (%d handed over)" % len(acked),
         POISON_SENDER not in acked, acked.count(POISON_SENDER))
 r.check("the daemon stayed up through the bursts", alive)
