@@ -222,14 +222,15 @@ try:
             if name == "customers":
                 os.chown(path, st.st_uid, st.st_gid)
     sb.customers = os.path.join(stores, "customers")
-    transports = ["shop.example=" + ("lmtp:unix:" + os.path.join(base, "lmtp.sock")
-                                     if a.lmtp == "unix" else
+    unix = a.lmtp == "unix"
+    over = "a UNIX socket" if unix else "TCP"
+    lmtp_sock = os.path.join(base, "lmtp.sock")
+    transports = ["shop.example=" + ("lmtp:unix:" + lmtp_sock if unix else
                                      "lmtp:inet:127.0.0.1:%d" % sb.lmtp_port)]
     if a.sink:
-        where = (os.path.join(base, "sink.sock") if a.lmtp == "unix" else
-                 "127.0.0.1:%d" % free_port())
+        where = os.path.join(base, "sink.sock") if unix else "127.0.0.1:%d" % free_port()
         sink = subprocess.Popen(["smtp-sink", "-L", "-u", "nobody", "-m", "1000",
-                                 ("unix:" if a.lmtp == "unix" else "") + where, "1000"],
+                                 ("unix:" if unix else "") + where, "1000"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         transports.append("sink.example=lmtp:%s:%s" % (a.lmtp, where))
     subprocess.run(["postconf", "-c", etc, "-e",
@@ -240,7 +241,7 @@ try:
     time.sleep(1)
     print("LMTP over %s; maildirs' tmp/ inodes: candor-lmtpd %d, virtual(8) %d; Postfix's "
           "queue (incoming/) %d" % (
-              "a UNIX socket" if a.lmtp == "unix" else "TCP",
+              over,
               os.stat(os.path.join(stores, "support", "tmp")).st_ino,
               os.stat(os.path.join(stores, "customers", "tmp")).st_ino,
               os.stat(os.path.join(sb.dir, "queue", "incoming")).st_ino), flush=True)
@@ -251,8 +252,7 @@ try:
     d = Daemon({"accept-recipients": "@shop.example"}, extra_args=extra,
                workdir=os.path.join(base, "daemon"), port=sb.lmtp_port,
                maildir=os.path.join(stores, "support"),
-               listen="unix:" + os.path.join(base, "lmtp.sock") if a.lmtp == "unix" else None
-               ).start()
+               listen="unix:" + lmtp_sock if unix else None).start()
     candor_new = os.path.join(d.maildir, "new")
     virtual_new = os.path.join(sb.customers, "new")
     run("support@shop.example", candor_new, 50)        # warm-up, both paths
@@ -302,7 +302,7 @@ try:
 
     mc, mv = statistics.median(rc), statistics.median(rv)
     print("messages per run %d, %d rounds, %d SMTP sessions, LMTP over %s, acks %s%s" % (
-        a.messages, a.rounds, a.sessions, "a UNIX socket" if a.lmtp == "unix" else "TCP",
+        a.messages, a.rounds, a.sessions, over,
         "off" if a.no_ack else "on (one sender: rate-limited)",
         "".join(", " + x for x in a.postconf)))
     print("Postfix -> candor-lmtpd -> maildir: median %.1f msg/s" % mc)

@@ -22,7 +22,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lmtpdtest import Daemon, FakeSendmail, Report, header_fields, message, stuff  # noqa: E402
+from lmtpdtest import (Daemon, FakeSendmail, Report, header_fields, message, stuff,  # noqa: E402
+                       transaction)
 
 SESSIONS = 12          # concurrent LMTP sessions per burst
 PER_SESSION = 4        # messages per session
@@ -129,13 +130,11 @@ d.start()
 try:
     c = d.connect()
     c.lhlo()
-    code, lines = c.cmd("MAIL FROM:<warm@customer.example>")
-    c.cmd("RCPT TO:<support@shop.example>")
-    c.cmd("DATA")
-    c.send(stuff(message(msgid="<warm-up@customer.example>", sender="warm@customer.example")))
-    code, lines = c.reply()
+    _, dr = transaction(c, ["support@shop.example"],
+                        message(msgid="<warm-up@customer.example>", sender="warm@customer.example"),
+                        sender="warm@customer.example")
     c.cmd("QUIT")
-    r.check("warm-up message delivered", code == 250, lines)
+    r.check("warm-up message delivered", dr == [250], dr)
 finally:
     rc = d.stop()
 r.check("first start: exit 0 on SIGTERM", rc == 0, rc)
