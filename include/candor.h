@@ -433,6 +433,17 @@ CANDOR_API candor_status_t candor_triage_json(char **json, size_t *n_errors,
  * TICKET may be NULL. Owns: *OUT is yours, candor_free(). Since 0.1 */
 CANDOR_API candor_status_t candor_result_headers(const struct candor_result *res,
         const char *ticket, const char *eol, char **out);
+struct candor_ack;   /* (the acknowledgements' section, below) */
+/* candor_result_headers() for a message whose acknowledgement ACK was
+ * decided with RES (candor_ack_with_result, candor_ack_batch): the
+ * X-Candor-Ticket is ACK's ticket (none when it has none) and
+ * X-Candor-Autoreply says ACK's decision and reason, the ones recorded in
+ * the store, in place of triage's (which a caller may then compute without
+ * the store: candor_triage with STORE NULL). ACK NULL: as
+ * candor_result_headers(RES, NULL, EOL, OUT). Fails as that does.
+ * Owns: *OUT is yours, candor_free(). Since 0.1 */
+CANDOR_API candor_status_t candor_result_headers_ack(const struct candor_result *res,
+        const struct candor_ack *ack, const char *eol, char **out);
 
 /* ------------------------------------------------------------------ */
 /* Training the statistical model                                      */

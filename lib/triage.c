@@ -1051,8 +1051,10 @@ candor_status_t candor_result_to_json(const struct candor_result *res,
     return *json ? CANDOR_OK : candor__fail(CANDOR_ENOMEM, "out of memory");
 }
 
-candor_status_t candor_result_headers(const struct candor_result *res, const char *ticket,
-                                      const char *eol, char **out)
+/* The header block of RES with TICKET (may be NULL) and the auto-reply
+ * decision SEND, REASON (REASON NULL: "ok"). */
+static candor_status_t header_block(const struct candor_result *res, const char *ticket,
+                                    bool send, const char *reason, const char *eol, char **out)
 {
     if (!out)
         return candor__fail(CANDOR_EINVAL, "result_headers: no output pointer");
@@ -1076,12 +1078,29 @@ candor_status_t candor_result_headers(const struct candor_result *res, const cha
     candor__buf_printf(&b, "X-Candor-Churn-Risk: %s%s", res->churn ? "yes" : "no", eol);
     if (ticket && *ticket)
         candor__buf_printf(&b, "X-Candor-Ticket: %s%s", ticket, eol);
-    candor__buf_printf(&b, "X-Candor-Autoreply: %s; reason=%s%s", res->send ? "yes" : "no",
-                       res->reason ? res->reason : "ok", eol);
+    candor__buf_printf(&b, "X-Candor-Autoreply: %s; reason=%s%s", send ? "yes" : "no",
+                       reason ? reason : "ok", eol);
     if (b.oom) {
         candor__buf_free(&b);
         return candor__fail(CANDOR_ENOMEM, "out of memory");
     }
     *out = candor__buf_steal(&b);
     return *out ? CANDOR_OK : candor__fail(CANDOR_ENOMEM, "out of memory");
+}
+
+candor_status_t candor_result_headers(const struct candor_result *res, const char *ticket,
+                                      const char *eol, char **out)
+{
+    return header_block(res, ticket, res && res->send, res ? res->reason : NULL, eol, out);
+}
+
+candor_status_t candor_result_headers_ack(const struct candor_result *res,
+                                          const struct candor_ack *ack, const char *eol,
+                                          char **out)
+{
+    if (!ack)
+        return candor_result_headers(res, NULL, eol, out);
+    const char *ticket = candor_ack_ticket(ack);
+    return header_block(res, ticket && *ticket ? ticket : NULL, candor_ack_send(ack) != 0,
+                        candor_ack_reason(ack), eol, out);
 }

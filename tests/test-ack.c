@@ -378,6 +378,51 @@ static void test_tickets_and_outbox(void)
     free(path);
 }
 
+/* candor_result_headers_ack: the X-Candor-Ticket and X-Candor-Autoreply
+ * fields say what the acknowledgement decided, not triage's view; triage
+ * without the store cannot see the rate limit, the decision can. */
+static void test_headers_follow_decision(void)
+{
+    char *path = new_state();
+    struct candor_store *st = NULL;
+    CU_ASSERT_EQUAL_FATAL(candor_store_open(&st, ctx, path, 0), CANDOR_OK);
+    static const char *const names[] = { "ok", "nonascii-subject" };   /* one sender */
+    static const char *const want[] = {
+        "X-Candor-Ticket: CND-000001\nX-Candor-Autoreply: yes; reason=ok\n",
+        "X-Candor-Ticket: CND-000002\nX-Candor-Autoreply: no; reason=rate_limited\n",
+    };
+    for (int i = 0; i < 2; i++) {
+        struct candor_message *m = load(names[i]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+        candor_envelope_t env = CANDOR_ENVELOPE_INIT;
+        env.now = T0 + i;
+        struct candor_result *res = NULL;
+        CU_ASSERT_EQUAL_FATAL(candor_triage(&res, ctx, m, NULL, &env, 0), CANDOR_OK);
+        CU_ASSERT_TRUE(candor_result_autoreply_send(res));   /* no state: no rate limit seen */
+        struct candor_ack *a = NULL;
+        CU_ASSERT_EQUAL_FATAL(candor_ack_with_result(&a, ctx, st, m, res, &env), CANDOR_OK);
+        char *h = NULL;
+        CU_ASSERT_EQUAL(candor_result_headers_ack(res, a, "\n", &h), CANDOR_OK);
+        CU_ASSERT_PTR_NOT_NULL(h && strstr(h, want[i]));
+        CU_ASSERT_PTR_NOT_NULL(h && strstr(h, "X-Candor-Intent: "));
+        candor_free(h);
+        /* no decision: triage's fields, no ticket */
+        CU_ASSERT_EQUAL(candor_result_headers_ack(res, NULL, "\r\n", &h), CANDOR_OK);
+        CU_ASSERT_PTR_NOT_NULL(h && strstr(h, "X-Candor-Autoreply: yes; reason=ok\r\n"));
+        CU_ASSERT_PTR_NULL(h ? strstr(h, "X-Candor-Ticket") : "");
+        candor_free(h);
+        CU_ASSERT_EQUAL(candor_result_headers_ack(res, a, "\r", &h), CANDOR_EINVAL);
+        CU_ASSERT_PTR_NULL(h);
+        CU_ASSERT_EQUAL(candor_result_headers_ack(NULL, a, "\n", &h), CANDOR_EINVAL);
+        candor_ack_free(a);
+        candor_result_free(res);
+        candor_message_free(m);
+    }
+    candor_store_free(st);
+    unlink(path);
+    free(path);
+}
+
 static json_object *record(struct candor_store *st, const char *name, int64_t now)
 {
     struct candor_message *m = load(name);
@@ -740,6 +785,7 @@ static const struct test_case cases[] = {
     { "french", test_french },
     { "team_and_templates", test_team_and_templates },
     { "tickets_and_outbox", test_tickets_and_outbox },
+    { "headers_follow_decision", test_headers_follow_decision },
     { "record_reply_and_stats", test_record_reply_and_stats },
     { "property_thread", test_property_thread },
     { "long_references", test_long_references },

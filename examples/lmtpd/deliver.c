@@ -1090,14 +1090,21 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         goto done;
     }
 
-    /* triage */
+    /* triage; without the store when the acknowledgement is decided below:
+     * that decision reads the thread and rate state itself, inside its
+     * transaction, and the X-Candor-Autoreply field says what it decided
+     * (candor_result_headers_ack), so triage's own reads of that state, on
+     * this session's handle, would be work thrown away (and could disagree
+     * with the decision when another session's message from the same sender
+     * is decided first) */
     candor_envelope_t cenv = CANDOR_ENVELOPE_INIT;
     cenv.sender = env->sender;
     cenv.recipient = team_rcpt;
     candor_status_t ts = CANDOR_OK;
     if (candor_message_parse(&msg, conf->ctx, clean.p, clean.n) != CANDOR_OK) {
         snprintf(note, sizeof note, "triage=unparsed(%s)", candor_errmsg());
-    } else if ((ts = candor_triage(&res, conf->ctx, msg, store, &cenv, 0)) != CANDOR_OK) {
+    } else if ((ts = candor_triage(&res, conf->ctx, msg, lmtpd.opts.no_ack ? store : NULL, &cenv,
+                                   0)) != CANDOR_OK) {
         snprintf(note, sizeof note, "triage=failed(%s)", candor_errmsg());
         candor_result_free(res);
         res = NULL;
@@ -1171,8 +1178,9 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
                 claimed = lmtpd_ack_claim(candor_ack_ticket(ack));
         }
     }
-    if (res && candor_result_headers(res, strcmp(ticket, "-") ? ticket : NULL, "\n", &hdrs)
-        != CANDOR_OK) {
+    /* the fields: the decision's ticket and autoreply when one was made
+     * (ACK NULL: none was, or it failed: triage's) */
+    if (res && candor_result_headers_ack(res, ack, "\n", &hdrs) != CANDOR_OK) {
         hdrs = NULL;
         snprintf(note, sizeof note, "headers=failed(%s)", candor_errmsg());
     }
