@@ -978,6 +978,33 @@ static enum lmtpd_outcome sent_copy(struct lmtpd_conf *conf, struct candor_store
     return LMTPD_DELIVERED;
 }
 
+#ifdef LMTPD_ABLATION
+/* Benchmark builds only (meson -Dlmtpd_ablation=true; a normal build has
+ * none of this): the environment's LMTPD_ABLATION leaves parts of the
+ * delivery out, so tests/bench/lmtpd-ablation.py can measure what each
+ * part costs behind Postfix. "no-triage": no parsing, triage or decision
+ * (the redelivery lookup and the delivery-log rows stay); "no-flush": as
+ * no-triage, but the delivery-log row is written by the session without
+ * waiting for the disk (candor_store_delivery_record on its own) instead
+ * of in the synchronous group commit; "file-only": no state at all (only
+ * the LMTP session and the durable maildir file). Read once. */
+enum { ABL_NONE, ABL_NO_TRIAGE, ABL_NO_FLUSH, ABL_FILE_ONLY };
+
+static int ablation(void)
+{
+    static atomic_int level = -1;
+    int v = atomic_load(&level);
+    if (v < 0) {
+        const char *e = getenv("LMTPD_ABLATION");
+        v = !e ? ABL_NONE : strcmp(e, "file-only") == 0 ? ABL_FILE_ONLY
+          : strcmp(e, "no-flush") == 0 ? ABL_NO_FLUSH
+          : strcmp(e, "no-triage") == 0 ? ABL_NO_TRIAGE : ABL_NONE;
+        atomic_store(&level, v);
+    }
+    return v;
+}
+#endif
+
 void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *qid,
                    const char *data, size_t len, const struct lmtpd_envelope *env,
                    enum lmtpd_outcome *result, double cpu_start, double wall_start,
@@ -1050,6 +1077,10 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
     char key[65];
     lmtpd_hex(key_raw, 32, key);
 
+#ifdef LMTPD_ABLATION
+    if (ablation() == ABL_FILE_ONLY)
+        goto place;
+#endif
     store = worker_store(w, conf);
     if (!store) {
         snprintf(note, sizeof note, "error=state_unavailable");
@@ -1090,6 +1121,10 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         goto done;
     }
 
+#ifdef LMTPD_ABLATION
+    if (ablation() != ABL_NONE)
+        goto place;
+#endif
     /* triage; without the store when the acknowledgement is decided below:
      * that decision reads the thread and rate state itself, inside its
      * transaction, and the X-Candor-Autoreply field says what it decided
@@ -1116,6 +1151,9 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         decision = "no_ack";
     }
 
+#ifdef LMTPD_ABLATION
+place:;
+#endif
     /* where it goes, under which name */
     char dir[4096], name[512], final_path[4096 + 600];
     bool folder = conf->folder_per_intent && strcmp(intent, "-") != 0;
@@ -1147,6 +1185,15 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         job.res = res;
         job.env = &cenv;
     }
+#ifdef LMTPD_ABLATION
+    if (ablation() == ABL_NO_FLUSH) {
+        lmtpd_store_write_begin(conf);
+        job.rec_st = candor_store_delivery_record(store, key, msgid, final_path, 0, 0, job.keep);
+        lmtpd_store_write_end(conf);
+        if (job.rec_st != CANDOR_OK)
+            snprintf(job.err, sizeof job.err, "delivery log: %s", candor_errmsg());
+    } else if (ablation() != ABL_FILE_ONLY)
+#endif
     gc_submit(w, &job);
     if (job.rec_st != CANDOR_OK) {
         candor_ack_free(job.ack);
@@ -1216,6 +1263,12 @@ failed:
     /* the row is marked delivered=1 after the 250 (lmtpd_deliver_finish):
      * until then, delivered=0 and the file in place say the same */
     out->key = strdup(key);
+#ifdef LMTPD_ABLATION
+    if (ablation() == ABL_FILE_ONLY) {   /* no delivered=1 mark either */
+        free(out->key);
+        out->key = NULL;
+    }
+#endif
     out->msgid = msgid ? strdup(msgid) : NULL;
     out->path = strdup(file);
     outcome = LMTPD_DELIVERED;
