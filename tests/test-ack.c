@@ -403,13 +403,13 @@ static void test_headers_follow_decision(void)
         CU_ASSERT_EQUAL_FATAL(candor_ack_with_result(&a, ctx, st, m, res, &env), CANDOR_OK);
         char *h = NULL;
         CU_ASSERT_EQUAL(candor_result_headers_ack(res, a, "\n", &h), CANDOR_OK);
-        CU_ASSERT_PTR_NOT_NULL(h && strstr(h, want[i]));
-        CU_ASSERT_PTR_NOT_NULL(h && strstr(h, "X-Candor-Intent: "));
+        CU_ASSERT_TRUE(h && strstr(h, want[i]));
+        CU_ASSERT_TRUE(h && strstr(h, "X-Candor-Intent: "));
         candor_free(h);
         /* no decision: triage's fields, no ticket */
         CU_ASSERT_EQUAL(candor_result_headers_ack(res, NULL, "\r\n", &h), CANDOR_OK);
-        CU_ASSERT_PTR_NOT_NULL(h && strstr(h, "X-Candor-Autoreply: yes; reason=ok\r\n"));
-        CU_ASSERT_PTR_NULL(h ? strstr(h, "X-Candor-Ticket") : "");
+        CU_ASSERT_TRUE(h && strstr(h, "X-Candor-Autoreply: yes; reason=ok\r\n"));
+        CU_ASSERT_TRUE(h && !strstr(h, "X-Candor-Ticket"));
         candor_free(h);
         CU_ASSERT_EQUAL(candor_result_headers_ack(res, a, "\r", &h), CANDOR_EINVAL);
         CU_ASSERT_PTR_NULL(h);
