@@ -430,6 +430,33 @@ bool lmtpd_still_delivered(const char *path)
     return found;
 }
 
+/* The redelivery check: was the message of KEY delivered within the
+ * window, and is its file still there (in new/, or moved on to cur/)?
+ * CANDOR_OK: yes, *PREV is that file (yours; a delivered=0 row is marked
+ * delivered=1 on the way); CANDOR_ENOTFOUND: deliver it; else the
+ * lookup's error. LOCKED: the caller holds the daemon's write lock. */
+static candor_status_t redelivered(struct candor_store *store, const struct lmtpd_conf *conf,
+                                   const char *key, const char *msgid, bool locked, char **prev)
+{
+    int delivered = 0;
+    *prev = NULL;
+    candor_status_t s = candor_store_delivery_find(store, key, 0, conf->redelivery_window,
+                                                   &delivered, prev);
+    if (s == CANDOR_OK && (delivered || lmtpd_still_delivered(*prev))) {
+        if (!delivered) {
+            if (!locked)
+                lmtpd_store_write_begin(conf);
+            candor_store_delivery_record(store, key, msgid, *prev, 1, 0, 0);
+            if (!locked)
+                lmtpd_store_write_end(conf);
+        }
+        return CANDOR_OK;
+    }
+    free(*prev);
+    *prev = NULL;
+    return s == CANDOR_OK ? CANDOR_ENOTFOUND : s;
+}
+
 /* Store handles are kept in a small pool between sessions: Postfix opens a
  * connection per message, and opening SQLite (and checking its schema) for
  * each would cost more than the message. A handle is used by one session
@@ -571,6 +598,10 @@ struct gc_job {
     const candor_envelope_t *env;
     struct candor_ack *ack;
     candor_status_t ack_st;
+    /* the redelivery check first (LOOKUP): a message delivered before
+     * gets no row and no decision, DUP and its file DUP_PATH instead */
+    bool lookup, dup;
+    char *dup_path;
     /* the delivery-log row (KEY NULL: none) */
     const char *key, *msgid, *path;
     int delivered;
@@ -613,8 +644,12 @@ static candor_status_t gc_run_store(struct candor_store *store, struct lmtpd_con
     struct candor_ack *outs[GC_MAX];
     candor_status_t sts[GC_MAX];
     size_t idx[GC_MAX], k = 0;
-    for (size_t i = 0; i < n; i++)   /* (again, after a failed group) */
+    for (size_t i = 0; i < n; i++) {   /* (again, after a failed group) */
         jobs[i]->ack_st = jobs[i]->rec_st = CANDOR_OK;
+        jobs[i]->dup = false;
+        free(jobs[i]->dup_path);
+        jobs[i]->dup_path = NULL;
+    }
     lmtpd_store_write_begin(conf);
     candor_status_t gst = group ? candor_store_begin(store) : CANDOR_OK;
     if (gst != CANDOR_OK) {
@@ -624,6 +659,18 @@ static candor_status_t gc_run_store(struct candor_store *store, struct lmtpd_con
     }
     for (size_t i = 0; i < n; i++) {
         struct gc_job *j = jobs[i];
+        if (j->lookup && j->key) {
+            candor_status_t fs = redelivered(store, conf, j->key, j->msgid, true, &j->dup_path);
+            if (fs == CANDOR_OK) {
+                j->dup = true;
+                continue;
+            }
+            if (fs != CANDOR_ENOTFOUND) {
+                j->rec_st = fs;
+                snprintf(j->err, sizeof j->err, "delivery log: %s", candor_errmsg());
+                continue;
+            }
+        }
         if (j->key) {
             j->rec_st = candor_store_delivery_record(store, j->key, j->msgid, j->path,
                                                      j->delivered, 0, j->keep);
@@ -1086,31 +1133,23 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         snprintf(note, sizeof note, "error=state_unavailable");
         goto done;
     }
-    {
-        int delivered = 0;
+    /* the redelivery check: for the team's mail in the group commit below
+     * (on the commits' handle, whose pages are current, and in the same
+     * transaction as the row it writes), for a sent copy here */
+    if (to_sent && !to_team) {
         char *prev = NULL;
-        candor_status_t s = candor_store_delivery_find(store, key, 0, conf->redelivery_window,
-                                                       &delivered, &prev);
-        if (s == CANDOR_OK && (delivered || lmtpd_still_delivered(prev))) {
-            if (!delivered) {
-                lmtpd_store_write_begin(conf);
-                candor_store_delivery_record(store, key, msgid, prev, 1, 0, 0);
-                lmtpd_store_write_end(conf);
-            }
+        candor_status_t s = redelivered(store, conf, key, msgid, false, &prev);
+        if (s == CANDOR_OK) {
             outcome = LMTPD_DELIVERED;
             status = "duplicate";
             file = prev;
             decision = "none";
             goto done;
         }
-        free(prev);
-        if (s != CANDOR_OK && s != CANDOR_ENOTFOUND) {
+        if (s != CANDOR_ENOTFOUND) {
             snprintf(note, sizeof note, "error=delivery_log(%s)", candor_errmsg());
             goto done;
         }
-    }
-
-    if (to_sent && !to_team) {
         outcome = sent_copy(conf, store, qid, clean.p, clean.n, note, sizeof note);
         if (outcome == LMTPD_DELIVERED) {
             lmtpd_store_write_begin(conf);
@@ -1178,8 +1217,9 @@ place:;
      * written before the rename so a crash after it is recognised) and the
      * acknowledgement decision (ticket, outbox), durable before the file is
      * written and long before any acknowledgement is handed over */
-    struct gc_job job = { .conf = conf, .key = key, .msgid = msgid, .path = final_path,
-                          .delivered = 0, .keep = conf->redelivery_window * 4 };
+    struct gc_job job = { .conf = conf, .lookup = true, .key = key, .msgid = msgid,
+                          .path = final_path, .delivered = 0,
+                          .keep = conf->redelivery_window * 4 };
     if (res && !lmtpd.opts.no_ack) {
         job.msg = msg;
         job.res = res;
@@ -1188,7 +1228,12 @@ place:;
 #ifdef LMTPD_ABLATION
     if (ablation() == ABL_NO_FLUSH) {
         lmtpd_store_write_begin(conf);
-        job.rec_st = candor_store_delivery_record(store, key, msgid, final_path, 0, 0, job.keep);
+        candor_status_t fs = redelivered(store, conf, key, msgid, true, &job.dup_path);
+        job.dup = fs == CANDOR_OK;
+        job.rec_st = fs == CANDOR_OK || fs == CANDOR_ENOTFOUND ? CANDOR_OK : fs;
+        if (job.rec_st == CANDOR_OK && !job.dup)
+            job.rec_st = candor_store_delivery_record(store, key, msgid, final_path, 0, 0,
+                                                      job.keep);
         lmtpd_store_write_end(conf);
         if (job.rec_st != CANDOR_OK)
             snprintf(job.err, sizeof job.err, "delivery log: %s", candor_errmsg());
@@ -1197,9 +1242,20 @@ place:;
     gc_submit(w, &job);
     if (job.rec_st != CANDOR_OK) {
         candor_ack_free(job.ack);
+        free(job.dup_path);
         snprintf(note, sizeof note, "error=%s", job.err);
         err = EAGAIN;
         goto failed;
+    }
+    if (job.dup) {   /* delivered before (the MTA's retry): nothing new */
+        maildir_abandon(dir, name, tfd);
+        tfd = -1;
+        candor_ack_free(job.ack);
+        outcome = LMTPD_DELIVERED;
+        status = "duplicate";
+        file = job.dup_path;
+        decision = "none";
+        goto done;
     }
     if (job.msg) {
         ack = job.ack;
