@@ -577,12 +577,13 @@ static void find_pending(struct candor_store *store, const char *ticket,
 static void log_clean(char *s, bool blanks);
 
 /* ---- group commit of the delivery path's store writes ----
- * Each message needs, before its file is written, its acknowledgement
- * decision (a synchronous commit: one disk flush) and its delivery-log row
- * (delivered=0, with the final path); after its 250, the row marked
- * delivered=1. Sessions queue these as jobs; whichever session finds no
- * commit under way becomes the leader: it takes every queued job of its
- * configuration, writes the rows, and decides all the messages in ONE
+ * Each message needs, before its file is written, its redelivery check,
+ * its acknowledgement decision (a synchronous commit: one disk flush) and
+ * its delivery-log row (delivered=0, with the final path); after its 250,
+ * the row marked delivered=1. Sessions queue these as jobs; whichever
+ * session finds no commit under way becomes the leader: it takes every
+ * queued job of its configuration, checks them, writes the rows, and
+ * decides all the messages in ONE
  * transaction (candor_ack_batch), then wakes the others. While it runs,
  * the next jobs gather for the next leader. So N concurrent messages cost
  * one flush instead of N serialised ones, and nothing ever waits in
@@ -1134,8 +1135,8 @@ void lmtpd_deliver(struct lmtpd_worker *w, struct lmtpd_conf *conf, const char *
         goto done;
     }
     /* the redelivery check: for the team's mail in the group commit below
-     * (on the commits' handle, whose pages are current, and in the same
-     * transaction as the row it writes), for a sent copy here */
+     * (on the commits' handle, whose pages are current; on SQLite in the
+     * same transaction as the row it writes), for a sent copy here */
     if (to_sent && !to_team) {
         char *prev = NULL;
         candor_status_t s = redelivered(store, conf, key, msgid, false, &prev);
