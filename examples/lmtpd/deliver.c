@@ -1035,7 +1035,8 @@ static enum lmtpd_outcome sent_copy(struct lmtpd_conf *conf, struct candor_store
  * no-triage, but the delivery-log row is written by the session without
  * waiting for the disk (candor_store_delivery_record on its own) instead
  * of in the synchronous group commit; "file-only": no state at all (only
- * the LMTP session and the durable maildir file). Read once. */
+ * the LMTP session and the durable maildir file); unset or "full": all of
+ * it. Read once; any other value is logged and means "full". */
 enum { ABL_NONE, ABL_NO_TRIAGE, ABL_NO_FLUSH, ABL_FILE_ONLY };
 
 static int ablation(void)
@@ -1044,10 +1045,21 @@ static int ablation(void)
     int v = atomic_load(&level);
     if (v < 0) {
         const char *e = getenv("LMTPD_ABLATION");
-        v = !e ? ABL_NONE : strcmp(e, "file-only") == 0 ? ABL_FILE_ONLY
+        v = !e || strcmp(e, "full") == 0 ? ABL_NONE
+          : strcmp(e, "file-only") == 0 ? ABL_FILE_ONLY
           : strcmp(e, "no-flush") == 0 ? ABL_NO_FLUSH
-          : strcmp(e, "no-triage") == 0 ? ABL_NO_TRIAGE : ABL_NONE;
-        atomic_store(&level, v);
+          : strcmp(e, "no-triage") == 0 ? ABL_NO_TRIAGE : -2;
+        if (v == -2) {   /* a typo must not pass for a measurement of a level */
+            char shown[64];
+            snprintf(shown, sizeof shown, "%s", e);
+            log_clean(shown, true);
+            lmtpd_log("-: LMTPD_ABLATION=%s: not a level (full, no-triage, no-flush, "
+                      "file-only); doing all the work", shown);
+            v = ABL_NONE;
+        }
+        int unset = -1;   /* the first caller logs, the others take its value */
+        if (!atomic_compare_exchange_strong(&level, &unset, v))
+            v = unset;
     }
     return v;
 }

@@ -60,7 +60,6 @@ subprocess.run(["meson", "compile", "-C", build], check=True, stdout=subprocess.
 
 PATTERNS = {
     "ratio": r"median of the per-round ratios: *(\d+)%",
-    "rounds": None,
     "sink": r"smtp-sink \(no delivery work\): median [0-9.]+ msg/s, (\d+)%",
     "cpu": r"candor-lmtpd path ([0-9.]+) ms, virtual path ([0-9.]+) ms",
     "daemon": r"user ([0-9.]+) ms, system ([0-9.]+) ms",
@@ -84,9 +83,8 @@ try:
                 sys.exit("lmtpd-ablation: lmtpd-bench.py failed (%s, run %d)" % (lv, run))
             r = {}
             for k, pat in PATTERNS.items():
-                if pat:
-                    m = re.search(pat, out)
-                    r[k] = m.groups() if m else None
+                m = re.search(pat, out)
+                r[k] = m.groups() if m else None
             r["rounds"] = re.findall(r"^round \d+ .*ratio (\d+)%", out, re.M)
             results[lv].append(r)
             print("run %d %-9s  ratio %s%% (rounds %s)  sink %s%%  pipeline CPU/msg %s vs %s ms"
